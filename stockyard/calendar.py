@@ -1,0 +1,34 @@
+"""NYSE trading days, from the exchange-calendars library (no hand-kept holiday lists)."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+
+import exchange_calendars as xcals
+import pandas as pd
+
+EXCHANGE = "XNYS"
+
+
+@lru_cache(maxsize=1)
+def _calendar() -> xcals.ExchangeCalendar:
+    return xcals.get_calendar(EXCHANGE, start="1990-01-02")
+
+
+def trading_days(start: date, end: date) -> pd.DatetimeIndex:
+    """NYSE sessions from start to end inclusive, as tz-naive midnight timestamps."""
+    if end < start:
+        return pd.DatetimeIndex([])
+    sessions = _calendar().sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
+    return pd.DatetimeIndex(sessions.tz_localize(None) if sessions.tz is not None else sessions)
+
+
+def is_trading_day(day: date) -> bool:
+    return bool(_calendar().is_session(pd.Timestamp(day)))
+
+
+def weekday_holidays(start: date, end: date) -> list[date]:
+    """Weekdays in [start, end] on which NYSE is closed (to exclude from weekday partitions)."""
+    weekdays = pd.bdate_range(start, end)
+    return sorted(set(weekdays.date) - set(trading_days(start, end).date))
