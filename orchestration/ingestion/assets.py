@@ -1,0 +1,115 @@
+"""Ingestion: the stock universe, daily bars and corporate actions, loaded into the `raw` schema.
+
+The assets are thin: providers, validation and loading are plain functions in `stockyard`, tested directly.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.partitions import window_dates
+from orchestration.resources import MarketDataResource, WarehouseResource
+from stockyard import warehouse
+
+INGESTION_GROUP = "ingestion"
+STOCK_UNIVERSE = dg.AssetKey("stock_universe")
+RAW_DAILY_PRICES = dg.AssetKey("raw_daily_prices")
+RAW_CORPORATE_ACTIONS = dg.AssetKey("raw_corporate_actions")
+
+
+@dg.asset(
+    key=STOCK_UNIVERSE,
+    group_name=INGESTION_GROUP,
+    kinds={"python", "postgres"},
+    description="Stock metadata (name, GICS sector, industry, market cap, currency, exchange) in raw.stocks.",
+)
+def stock_universe(
+    context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse_db: WarehouseResource
+) -> dg.MaterializeResult:
+    provider = market_data.provider()
+    metadata = provider.metadata(provider.symbols())
+    with warehouse_db.connect() as conn:
+        rows = warehouse.load_stocks(conn, metadata, provider=provider.name, synthetic=provider.synthetic)
+    context.log.info("Loaded %d stocks from %s", rows, provider.name)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "sectors": dg.MetadataValue.json(metadata["sector"].value_counts(dropna=False).to_dict()),
+            "provider": provider.name,
+            "synthetic": provider.synthetic,
+            "table": "raw.stocks",
+        }
+    )
+
+
+def build_price_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                RAW_DAILY_PRICES,
+                deps=[STOCK_UNIVERSE],
+                description="Daily bars as traded (unadjusted OHLCV) per symbol and NYSE trading day, "
+                "in raw.daily_prices.",
+                kinds={"python", "postgres"},
+            ),
+            dg.AssetSpec(
+                RAW_CORPORATE_ACTIONS,
+                deps=[STOCK_UNIVERSE],
+                description="Splits and cash dividends by ex-date, in raw.corporate_actions.",
+                kinds={"python", "postgres"},
+            ),
+        ],
+        group_name=INGESTION_GROUP,
+        partitions_def=partitions_def,
+        # A backfill of years of trading days is one run fetching one window, not thousands of runs.
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def raw_market_data(
+        context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse_db: WarehouseResource
+    ):  # type: ignore[no-untyped-def]
+        start, end, partition_key = window_dates(context)
+        provider = market_data.provider()
+        with warehouse_db.connect() as conn:
+            symbols = warehouse.universe_symbols(conn)
+            if not symbols:
+                raise dg.Failure("raw.stocks is empty: materialize stock_universe first.")
+            history = provider.history(symbols, start, end)
+            summary = warehouse.load_history(
+                conn, history, start=start, end=end, partition_key=partition_key, symbols=symbols
+            )
+        for failure in history.failures:
+            context.log.warning("Not served: %s", failure.message)
+        common = {
+            "provider": provider.name,
+            "synthetic": provider.synthetic,
+            "window": f"{start}..{end}",
+            "quarantined_rows": summary.quarantined,
+            "failed_symbols": dg.MetadataValue.json(summary.failed_symbols),
+        }
+        served_by = history.served_by
+        yield dg.MaterializeResult(
+            asset_key=RAW_DAILY_PRICES,
+            metadata={
+                **common,
+                "dagster/row_count": summary.bars,
+                "symbols": summary.symbols,
+                "first_date": str(summary.first_date),
+                "last_date": str(summary.last_date),
+                "served_by": dg.MetadataValue.json(
+                    {p: sum(1 for v in served_by.values() if v == p) for p in set(served_by.values())}
+                ),
+                "table": "raw.daily_prices",
+            },
+        )
+        yield dg.MaterializeResult(
+            asset_key=RAW_CORPORATE_ACTIONS,
+            metadata={
+                **common,
+                "dagster/row_count": summary.actions,
+                "splits": int((history.actions["split_ratio"] != 1.0).sum()),
+                "dividends": int((history.actions["cash_dividend"] > 0).sum()),
+                "table": "raw.corporate_actions",
+            },
+        )
+
+    return raw_market_data

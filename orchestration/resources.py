@@ -1,0 +1,71 @@
+"""One Dagster resource per outside system, configured from the environment when definitions load."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+from pydantic import Field
+
+from stockyard.marketdata import build_provider
+from stockyard.marketdata.base import MarketDataProvider
+from stockyard.settings import Settings
+
+
+class WarehouseResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """The PostgreSQL warehouse: the raw schema the ingestion assets write and dbt reads."""
+
+    database_url: str = Field(description="PostgreSQL URL of the warehouse database.")
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection]:
+        with psycopg.connect(self.database_url) as conn:
+            yield conn
+
+
+class MarketDataResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """The market-data provider (or fallback chain) the ingestion assets read from."""
+
+    providers: str = Field(default="sample", description="A provider name, or a fallback chain 'yahoo,stooq'.")
+    history_start: str = Field(default="2019-01-02", description="First date of history (MARKET_DATA_START).")
+    symbols: str | None = Field(default=None, description="Comma list of symbols for the HTTP providers.")
+    csv_dir: str | None = None
+    metadata_csv: str | None = None
+    alphavantage_api_key: str | None = None
+    sample_seed: int = 7
+    sample_symbols: int = 110
+    sample_signal_strength: float = 0.02
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MarketDataResource:
+        return cls(
+            providers=",".join(settings.provider_chain),
+            history_start=settings.market_data_start.isoformat(),
+            symbols=settings.market_data_symbols,
+            csv_dir=str(settings.market_data_csv_dir) if settings.market_data_csv_dir else None,
+            metadata_csv=str(settings.market_data_metadata_csv) if settings.market_data_metadata_csv else None,
+            alphavantage_api_key=settings.alphavantage_api_key,
+            sample_seed=settings.sample_seed,
+            sample_symbols=settings.sample_symbols,
+            sample_signal_strength=settings.sample_signal_strength,
+        )
+
+    def provider(self) -> MarketDataProvider:
+        settings = Settings.model_validate(
+            {
+                "market_data_providers": self.providers,
+                "market_data_start": date.fromisoformat(self.history_start),
+                "market_data_symbols": self.symbols,
+                "market_data_csv_dir": Path(self.csv_dir) if self.csv_dir else None,
+                "market_data_metadata_csv": Path(self.metadata_csv) if self.metadata_csv else None,
+                "alphavantage_api_key": self.alphavantage_api_key,
+                "sample_seed": self.sample_seed,
+                "sample_symbols": self.sample_symbols,
+                "sample_signal_strength": self.sample_signal_strength,
+            }
+        )
+        return build_provider(settings)
