@@ -16,7 +16,7 @@ from stockyard.marketdata.base import MarketDataProvider
 from stockyard.settings import Settings
 
 
-class WarehouseResource(dg.ConfigurableResource):  # type: ignore[misc]
+class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """The PostgreSQL warehouse: the raw schema the ingestion assets write and dbt reads."""
 
     database_url: str = Field(description="PostgreSQL URL of the warehouse database.")
@@ -27,10 +27,12 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[misc]
             yield conn
 
 
-class MarketDataResource(dg.ConfigurableResource):  # type: ignore[misc]
+class MarketDataResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """The market-data provider (or fallback chain) the ingestion assets read from."""
 
-    providers: str = Field(default="sample", description="A provider name, or a fallback chain 'yahoo,stooq'.")
+    providers: str = Field(
+        default="sample", description="A provider name, or a fallback chain 'yahoo,stooq'."
+    )
     history_start: str = Field(default="2019-01-02", description="First date of history (MARKET_DATA_START).")
     symbols: str | None = Field(default=None, description="Comma list of symbols for the HTTP providers.")
     csv_dir: str | None = None
@@ -47,7 +49,9 @@ class MarketDataResource(dg.ConfigurableResource):  # type: ignore[misc]
             history_start=settings.market_data_start.isoformat(),
             symbols=settings.market_data_symbols,
             csv_dir=str(settings.market_data_csv_dir) if settings.market_data_csv_dir else None,
-            metadata_csv=str(settings.market_data_metadata_csv) if settings.market_data_metadata_csv else None,
+            metadata_csv=str(settings.market_data_metadata_csv)
+            if settings.market_data_metadata_csv
+            else None,
             alphavantage_api_key=settings.alphavantage_api_key,
             sample_seed=settings.sample_seed,
             sample_symbols=settings.sample_symbols,

@@ -34,15 +34,20 @@ def plan_stages(selection: str, *, start: date | None = None, end: date | None =
     for key in keys:
         partitioned = graph.get(key).is_partitioned
         level[key] = max(
-            (level[parent] + (graph.get(parent).is_partitioned != partitioned)
-             for parent in graph.get(key).parent_keys if parent in level),
+            (
+                level[parent] + (graph.get(parent).is_partitioned != partitioned)
+                for parent in graph.get(key).parent_keys
+                if parent in level
+            ),
             default=0,
         )
 
     stages: list[Stage] = []
     for stage_level in sorted(set(level.values())):
         for partitioned in (False, True):
-            members = [k for k in keys if level[k] == stage_level and graph.get(k).is_partitioned == partitioned]
+            members = [
+                k for k in keys if level[k] == stage_level and graph.get(k).is_partitioned == partitioned
+            ]
             if not members:
                 continue
             partition_range = None
@@ -58,7 +63,9 @@ def _partition_range(partitions_def: dg.PartitionsDefinition, start: date | None
     keys = partitions_def.get_partition_keys()
     if not keys:
         raise ValueError("no trading-day partitions exist yet: MARKET_DATA_START is in the future")
-    inside = [k for k in keys if (start is None or k >= start.isoformat()) and (end is None or k <= end.isoformat())]
+    inside = [
+        k for k in keys if (start is None or k >= start.isoformat()) and (end is None or k <= end.isoformat())
+    ]
     if not inside:
         raise ValueError(f"no trading day between {start} and {end} (partitions run {keys[0]}..{keys[-1]})")
     return f"{inside[0]}...{inside[-1]}"

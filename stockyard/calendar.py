@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 
 import exchange_calendars as xcals
@@ -13,7 +13,8 @@ EXCHANGE = "XNYS"
 
 @lru_cache(maxsize=1)
 def _calendar() -> xcals.ExchangeCalendar:
-    return xcals.get_calendar(EXCHANGE, start="1990-01-02")
+    # The library's default horizon is one year ahead; partitions and generators look a little further.
+    return xcals.get_calendar(EXCHANGE, start="1990-01-02", end=date.today() + timedelta(days=2 * 365))
 
 
 def trading_days(start: date, end: date) -> pd.DatetimeIndex:

@@ -14,8 +14,10 @@ import typer
 from stockyard.services import EmbeddedServices, ensure_services, resolve_endpoints
 from stockyard.settings import PROJECT_ROOT, get_settings
 
-app = typer.Typer(help="Stockyard: equity research and stock recommendations on the modern data stack.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Stockyard: equity research and stock recommendations on the modern data stack.",
+    no_args_is_help=True,
+)
 services_app = typer.Typer(help="Start, stop and inspect PostgreSQL and Redis.", no_args_is_help=True)
 app.add_typer(services_app, name="services")
 
@@ -34,8 +36,14 @@ def services_down() -> None:
     """Stop the embedded services (their data stays under the state folder)."""
     settings = get_settings()
     EmbeddedServices(settings.state_dir).down()
-    typer.echo("embedded services stopped" + ("" if resolve_endpoints(settings).embedded else
-                                                 " (none were in use: DATABASE_URL and REDIS_URL are set)"))
+    typer.echo(
+        "embedded services stopped"
+        + (
+            ""
+            if resolve_endpoints(settings).embedded
+            else " (none were in use: DATABASE_URL and REDIS_URL are set)"
+        )
+    )
 
 
 @services_app.command("status")
@@ -73,9 +81,15 @@ def dagster_environment() -> dict[str, str]:
 
 @app.command()
 def materialize(
-    select: Annotated[str, typer.Option(help="Dagster asset selection, e.g. 'group:ingestion' or 'key:raw_*'.")] = "*",
-    start: Annotated[str | None, typer.Option(help="First trading day of partitioned assets (YYYY-MM-DD).")] = None,
-    end: Annotated[str | None, typer.Option(help="Last trading day of partitioned assets (YYYY-MM-DD).")] = None,
+    select: Annotated[
+        str, typer.Option(help="Dagster asset selection, e.g. 'group:ingestion' or 'key:raw_*'.")
+    ] = "*",
+    start: Annotated[
+        str | None, typer.Option(help="First trading day of partitioned assets (YYYY-MM-DD).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last trading day of partitioned assets (YYYY-MM-DD).")
+    ] = None,
 ) -> None:
     """Materialize assets through the Dagster instance, so the runs show in the Dagster UI.
 
@@ -94,8 +108,17 @@ def materialize(
     for number, stage in enumerate(stages, start=1):
         window = f" for {stage.partition_range}" if stage.partition_range else ""
         typer.echo(f"[{number}/{len(stages)}] materializing {len(stage.asset_keys)} asset(s){window}")
-        command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "orchestration.definitions",
-                   "--select", ",".join(stage.asset_keys)]
+        command = [
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "orchestration.definitions",
+            "--select",
+            ",".join(stage.asset_keys),
+        ]
         if stage.partition_range:
             command += ["--partition-range", stage.partition_range]
         if subprocess.run(command, env=env, cwd=PROJECT_ROOT, check=False).returncode != 0:
@@ -120,8 +143,18 @@ def serve_ui(port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] 
     """Open the Dagster UI (webserver and daemon) on the project's instance."""
     env = dagster_environment()
     typer.echo(f"Dagster UI on http://127.0.0.1:{port}")
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
-               "-h", "127.0.0.1", "-p", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     raise typer.Exit(subprocess.run(command, env=env, cwd=PROJECT_ROOT, check=False).returncode)
 
 

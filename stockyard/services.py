@@ -145,7 +145,9 @@ class EmbeddedServices:
         user = _pg_system_user()
         result = subprocess.run(args, capture_output=True, text=True, user=user, timeout=120, check=False)
         if result.returncode != 0:
-            raise ServiceError(f"{Path(args[0]).name} failed: {result.stderr.strip() or result.stdout.strip()}")
+            raise ServiceError(
+                f"{Path(args[0]).name} failed: {result.stderr.strip() or result.stdout.strip()}"
+            )
         return result
 
     def _start_postgres(self) -> None:
@@ -157,16 +159,46 @@ class EmbeddedServices:
         if user is not None:
             _grant_to_user(self.pg_data, user)
         if not (self.pg_data / "PG_VERSION").exists():
-            self._run_as_pg_user([self._pg_bin("initdb"), "-D", str(self.pg_data), "-U", "postgres",
-                                  "--auth=trust", "--encoding=UTF8", "--no-sync"])
-        self._run_as_pg_user([
-            self._pg_bin("pg_ctl"), "-D", str(self.pg_data), "-l", str(self.pg_data / "server.log"), "-w",
-            "-t", "60", "-o", f"-h 127.0.0.1 -p {port} -c unix_socket_directories=''", "start",
-        ])
+            self._run_as_pg_user(
+                [
+                    self._pg_bin("initdb"),
+                    "-D",
+                    str(self.pg_data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ]
+            )
+        log = self.pg_data / "server.log"
+        try:
+            self._run_as_pg_user(
+                [
+                    self._pg_bin("pg_ctl"),
+                    "-D",
+                    str(self.pg_data),
+                    "-l",
+                    str(log),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    f"-h 127.0.0.1 -p {port} -c unix_socket_directories=''",
+                    "start",
+                ]
+            )
+        except ServiceError as error:
+            tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+            raise ServiceError(
+                "\n".join([f"embedded PostgreSQL did not start on port {port}: {error}", *tail])
+            ) from error
 
     def _stop_postgres(self) -> None:
         if (self.pg_data / "postmaster.pid").exists():
-            self._run_as_pg_user([self._pg_bin("pg_ctl"), "-D", str(self.pg_data), "-m", "fast", "-w", "stop"])
+            self._run_as_pg_user(
+                [self._pg_bin("pg_ctl"), "-D", str(self.pg_data), "-m", "fast", "-w", "stop"]
+            )
 
     # -- Redis -------------------------------------------------------------------------------------
     def _start_redis(self) -> None:
@@ -175,10 +207,26 @@ class EmbeddedServices:
             return
         self.redis_data.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [_redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir",
-             str(self.redis_data), "--appendonly", "yes", "--daemonize", "yes",
-             "--pidfile", str(self.redis_data / "redis.pid"), "--logfile", str(self.redis_data / "redis.log")],
-            check=True, capture_output=True, timeout=30,
+            [
+                _redis_server_binary(),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.redis_data),
+                "--appendonly",
+                "yes",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(self.redis_data / "redis.pid"),
+                "--logfile",
+                str(self.redis_data / "redis.log"),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
         )
         _wait_for_port(port, what="Redis")
 
@@ -232,8 +280,18 @@ def _pg_system_user() -> str | None:
     try:
         pwd.getpwnam(EMBEDDED_PG_SYSTEM_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        EMBEDDED_PG_SYSTEM_USER], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                EMBEDDED_PG_SYSTEM_USER,
+            ],
+            check=True,
+            capture_output=True,
+        )
     return EMBEDDED_PG_SYSTEM_USER
 
 

@@ -1,4 +1,4 @@
-"""Typed settings, read from the environment (and `.env`) in one place. `.env.example` lists every variable."""
+"""Typed settings, read from the environment (and `.env`) in one place; `.env.example` lists them."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from importlib import resources
 
 import pandas as pd
@@ -23,10 +23,31 @@ from stockyard.marketdata.schema import History
 
 BAR_TABLE_COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume", "provider", "loaded_at"]
 ACTION_TABLE_COLUMNS = ["symbol", "ex_date", "split_ratio", "cash_dividend", "provider", "loaded_at"]
-STOCK_TABLE_COLUMNS = ["symbol", "name", "sector", "industry", "market_cap", "currency", "exchange",
-                       "provider", "is_synthetic", "loaded_at"]
-QUARANTINE_COLUMNS = ["dataset", "partition_key", "provider", "symbol", "date", "source", "source_row", "rule",
-                      "detail", "record", "loaded_at"]
+STOCK_TABLE_COLUMNS = [
+    "symbol",
+    "name",
+    "sector",
+    "industry",
+    "market_cap",
+    "currency",
+    "exchange",
+    "provider",
+    "is_synthetic",
+    "loaded_at",
+]
+QUARANTINE_COLUMNS = [
+    "dataset",
+    "partition_key",
+    "provider",
+    "symbol",
+    "date",
+    "source",
+    "source_row",
+    "rule",
+    "detail",
+    "record",
+    "loaded_at",
+]
 _COPY_CHUNK_BYTES = 8 << 20
 
 
@@ -49,7 +70,7 @@ def ensure_raw_schema(conn: psycopg.Connection) -> None:
     ddl = resources.files("stockyard").joinpath("sql/raw_schema.sql").read_text()
     # Concurrent first loads race on "create ... if not exists"; a transaction-scoped lock serializes them.
     conn.execute("select pg_advisory_xact_lock(hashtext('stockyard.raw_schema'))")
-    conn.execute(ddl)  # type: ignore[call-overload]
+    conn.execute(ddl)
 
 
 def copy_frame(conn: psycopg.Connection, table: str, frame: pd.DataFrame, columns: Sequence[str]) -> int:
@@ -61,14 +82,19 @@ def copy_frame(conn: psycopg.Connection, table: str, frame: pd.DataFrame, column
     pacsv.write_csv(arrow, buffer, write_options=pacsv.WriteOptions(include_header=False))
     payload = buffer.getbuffer()
     column_list = ", ".join(columns)
-    with conn.cursor().copy(f"copy {table} ({column_list}) from stdin with (format csv)") as copy:  # type: ignore[arg-type]
+    with conn.cursor().copy(f"copy {table} ({column_list}) from stdin with (format csv)") as copy:
         for offset in range(0, len(payload), _COPY_CHUNK_BYTES):
             copy.write(payload[offset : offset + _COPY_CHUNK_BYTES])
     return len(frame)
 
 
 def load_history(
-    conn: psycopg.Connection, history: History, *, start: date, end: date, partition_key: str,
+    conn: psycopg.Connection,
+    history: History,
+    *,
+    start: date,
+    end: date,
+    partition_key: str,
     symbols: Sequence[str],
 ) -> LoadSummary:
     """Replace [start, end] for the symbols that were served, in one transaction.
@@ -76,7 +102,7 @@ def load_history(
     Symbols the provider could not serve keep their previous rows (a provider outage must not erase data);
     their failure is recorded in quarantine with rule `provider_error`.
     """
-    loaded_at = datetime.now(timezone.utc)
+    loaded_at = datetime.now(UTC)
     failed = sorted({failure.symbol for failure in history.failures})
     served = sorted(set(symbols) - set(failed))
     with conn.transaction():
@@ -89,8 +115,13 @@ def load_history(
             "delete from raw.corporate_actions where ex_date between %s and %s and symbol = any(%s)",
             (start, end, served),
         )
-        clear_quarantine(conn, datasets=("daily_prices", "corporate_actions"), start=start, end=end,
-                         partition_key=partition_key)
+        clear_quarantine(
+            conn,
+            datasets=("daily_prices", "corporate_actions"),
+            start=start,
+            end=end,
+            partition_key=partition_key,
+        )
         bars = history.bars.assign(loaded_at=loaded_at)
         actions = history.actions.assign(loaded_at=loaded_at)
         n_bars = copy_frame(conn, "raw.daily_prices", bars, BAR_TABLE_COLUMNS)
@@ -108,8 +139,9 @@ def load_history(
     )
 
 
-def clear_quarantine(conn: psycopg.Connection, *, datasets: Sequence[str], start: date, end: date,
-                     partition_key: str) -> None:
+def clear_quarantine(
+    conn: psycopg.Connection, *, datasets: Sequence[str], start: date, end: date, partition_key: str
+) -> None:
     """Forget what an earlier load of this window set aside (undated rows are matched by partition key)."""
     conn.execute(
         """
@@ -125,15 +157,26 @@ def quarantine(conn: psycopg.Connection, history: History, *, partition_key: str
     rejects = history.rejects.copy()
     failures = pd.DataFrame(
         [
-            {"dataset": "daily_prices", "provider": failure.provider, "symbol": failure.symbol, "date": None,
-             "source": failure.source, "source_row": None, "rule": "provider_error", "detail": failure.message,
-             "record": None}
+            {
+                "dataset": "daily_prices",
+                "provider": failure.provider,
+                "symbol": failure.symbol,
+                "date": None,
+                "source": failure.source,
+                "source_row": None,
+                "rule": "provider_error",
+                "detail": failure.message,
+                "record": None,
+            }
             for failure in history.failures
         ],
         columns=["dataset", "provider", "symbol", "date", "source", "source_row", "rule", "detail", "record"],
     )
-    frame = pd.concat([df for df in (rejects, failures) if not df.empty], ignore_index=True) if (
-        not rejects.empty or not failures.empty) else failures
+    frame = (
+        pd.concat([df for df in (rejects, failures) if not df.empty], ignore_index=True)
+        if (not rejects.empty or not failures.empty)
+        else failures
+    )
     if frame.empty:
         return 0
     frame["partition_key"] = partition_key
@@ -145,7 +188,7 @@ def quarantine(conn: psycopg.Connection, history: History, *, partition_key: str
     placeholders = ", ".join(["%s"] * len(QUARANTINE_COLUMNS))
     with conn.cursor() as cursor:
         cursor.executemany(
-            f"insert into raw.quarantined_rows ({', '.join(QUARANTINE_COLUMNS)}) values ({placeholders})",  # type: ignore[arg-type]
+            f"insert into raw.quarantined_rows ({', '.join(QUARANTINE_COLUMNS)}) values ({placeholders})",
             rows.itertuples(index=False, name=None),
         )
     return len(frame)
@@ -153,7 +196,7 @@ def quarantine(conn: psycopg.Connection, history: History, *, partition_key: str
 
 def load_stocks(conn: psycopg.Connection, metadata: pd.DataFrame, *, provider: str, synthetic: bool) -> int:
     """Replace the stock universe in one transaction."""
-    loaded_at = datetime.now(timezone.utc)
+    loaded_at = datetime.now(UTC)
     frame = metadata.assign(provider=provider, is_synthetic=synthetic, loaded_at=loaded_at)
     if "provider" in metadata:
         frame["provider"] = metadata["provider"].fillna(provider)

@@ -1,50 +1,75 @@
-"""Shared fixtures: a throwaway PostgreSQL database per test session, on the real server."""
+"""Shared fixtures: throwaway PostgreSQL databases on a real server.
+
+The servers are STOCKYARD_TEST_POSTGRES_URL / STOCKYARD_TEST_REDIS_URL when set (CI sets them); otherwise the
+project's own services, embedded ones on a fresh machine, so `make test` needs nothing installed beforehand.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from stockyard.services import sibling_database_url
+from stockyard.services import ensure_services
+from stockyard.settings import Settings
 
-SERVER_URL = os.environ.get("STOCKYARD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+@functools.cache
+def test_servers() -> tuple[str, str]:
+    """(PostgreSQL maintenance-database URL, Redis URL) the tests run against."""
+    postgres = os.environ.get("STOCKYARD_TEST_POSTGRES_URL")
+    redis = os.environ.get("STOCKYARD_TEST_REDIS_URL")
+    if postgres is None or redis is None:
+        endpoints = ensure_services(Settings())
+        postgres = postgres or endpoints.database_url.rsplit("/", 1)[0] + "/postgres"
+        redis = redis or endpoints.redis_url
+    return postgres, redis
 
 
 def create_database(name: str) -> str:
-    with psycopg.connect(SERVER_URL, autocommit=True) as conn:
+    server_url = test_servers()[0]
+    with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return SERVER_URL.rsplit("/", 1)[0] + f"/{name}"
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def drop_database(name: str) -> None:
-    with psycopg.connect(SERVER_URL, autocommit=True) as conn:
+    with psycopg.connect(test_servers()[0], autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def throwaway_database() -> Iterator[str]:
+    """A new database, dropped afterwards together with the Dagster and MLflow databases made beside it."""
+    name = f"stockyard_test_{uuid.uuid4().hex[:10]}"
+    url = create_database(name)
+    try:
+        yield url
+    finally:
+        for suffix in ("", "_dagster", "_mlflow"):
+            drop_database(name + suffix)
 
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    """A fresh warehouse database for this test session, dropped at the end (with its Dagster sibling)."""
-    name = f"stockyard_test_{uuid.uuid4().hex[:10]}"
-    url = create_database(name)
-    try:
+    """The warehouse database shared by this test session."""
+    with throwaway_database() as url:
         yield url
-    finally:
-        drop_database(name)
-        for suffix in ("_dagster", "_mlflow"):
-            drop_database(psycopg.conninfo.conninfo_to_dict(sibling_database_url(url, suffix))["dbname"])
 
 
 @pytest.fixture
 def empty_database_url() -> Iterator[str]:
-    """A database of its own for a test that needs an empty warehouse."""
-    name = f"stockyard_test_{uuid.uuid4().hex[:10]}"
-    url = create_database(name)
-    try:
+    """A warehouse database of its own, for a test that needs it empty."""
+    with throwaway_database() as url:
         yield url
-    finally:
-        drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return test_servers()[1]

@@ -3,7 +3,7 @@
 The assets are thin: providers, validation and loading are plain functions in `stockyard`, tested directly.
 """
 
-from __future__ import annotations
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -25,7 +25,7 @@ RAW_CORPORATE_ACTIONS = dg.AssetKey("raw_corporate_actions")
 )
 def stock_universe(
     context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse_db: WarehouseResource
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[None]:
     provider = market_data.provider()
     metadata = provider.metadata(provider.symbols())
     with warehouse_db.connect() as conn:
@@ -34,7 +34,9 @@ def stock_universe(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
-            "sectors": dg.MetadataValue.json(metadata["sector"].value_counts(dropna=False).to_dict()),
+            "sectors": dg.MetadataValue.json(
+                {str(sector): int(n) for sector, n in metadata["sector"].value_counts(dropna=False).items()}
+            ),
             "provider": provider.name,
             "synthetic": provider.synthetic,
             "table": "raw.stocks",
@@ -66,7 +68,7 @@ def build_price_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
     )
     def raw_market_data(
         context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse_db: WarehouseResource
-    ):  # type: ignore[no-untyped-def]
+    ) -> Iterator[dg.MaterializeResult[None]]:
         start, end, partition_key = window_dates(context)
         provider = market_data.provider()
         with warehouse_db.connect() as conn:
@@ -79,7 +81,7 @@ def build_price_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             )
         for failure in history.failures:
             context.log.warning("Not served: %s", failure.message)
-        common = {
+        common: dict[str, dg.RawMetadataValue] = {
             "provider": provider.name,
             "synthetic": provider.synthetic,
             "window": f"{start}..{end}",

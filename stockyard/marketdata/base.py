@@ -42,7 +42,7 @@ class MarketDataProvider(ABC):
     def fetch_symbol(self, symbol: str, start: date, end: date) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Unvalidated bars and corporate actions for one symbol between start and end inclusive.
 
-        Bars: BAR_COLUMNS + `source`, `source_row`; dates may still be text. Actions: ACTION_COLUMNS + lineage.
+        Bars: BAR_COLUMNS + `source`, `source_row` (dates may be text); actions: ACTION_COLUMNS + lineage.
         Raises MarketDataError when the symbol cannot be served at all.
         """
 
@@ -61,21 +61,37 @@ def collect_history(provider: MarketDataProvider, symbols: Sequence[str], start:
         try:
             symbol_bars, symbol_actions = provider.fetch_symbol(symbol, start, end)
         except MarketDataError as error:
-            failures.append(SymbolFailure(symbol=symbol, source=error.source or "", message=str(error),
-                                          provider=provider.name))
+            failures.append(
+                SymbolFailure(
+                    symbol=symbol, source=error.source or "", message=str(error), provider=provider.name
+                )
+            )
             continue
         bars.append(symbol_bars)
         actions.append(symbol_actions)
     return validated_history(bars, actions, failures, provider=provider.name, start=start, end=end)
 
 
-def validated_history(bars: list[pd.DataFrame], actions: list[pd.DataFrame], failures: list[SymbolFailure],
-                      *, provider: str, start: date, end: date) -> History:
+def validated_history(
+    bars: list[pd.DataFrame],
+    actions: list[pd.DataFrame],
+    failures: list[SymbolFailure],
+    *,
+    provider: str,
+    start: date,
+    end: date,
+) -> History:
     """Validate raw frames, stamp the provider, and keep only rows inside [start, end]."""
-    bar_frame = pd.concat([b for b in bars if not b.empty], ignore_index=True) if any(
-        not b.empty for b in bars) else empty_bars()
-    action_frame = pd.concat([a for a in actions if not a.empty], ignore_index=True) if any(
-        not a.empty for a in actions) else empty_actions()
+    bar_frame = (
+        pd.concat([b for b in bars if not b.empty], ignore_index=True)
+        if any(not b.empty for b in bars)
+        else empty_bars()
+    )
+    action_frame = (
+        pd.concat([a for a in actions if not a.empty], ignore_index=True)
+        if any(not a.empty for a in actions)
+        else empty_actions()
+    )
     bar_frame["provider"] = provider
     action_frame["provider"] = provider
     clean_bars, bar_rejects = validate_bars(bar_frame)

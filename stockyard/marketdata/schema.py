@@ -36,14 +36,17 @@ GICS_SECTORS = (
 class MarketDataError(Exception):
     """A provider could not serve a symbol or a file; the message names the symbol, the source and the row."""
 
-    def __init__(self, message: str, *, symbol: str | None = None, source: str | None = None,
-                 row: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, symbol: str | None = None, source: str | None = None, row: int | None = None
+    ) -> None:
         where = ", ".join(
-            part for part in (
+            part
+            for part in (
                 f"symbol {symbol}" if symbol else "",
                 f"source {source}" if source else "",
                 f"row {row}" if row is not None else "",
-            ) if part
+            )
+            if part
         )
         super().__init__(f"{message} ({where})" if where else message)
         self.symbol = symbol
@@ -66,7 +69,7 @@ class History:
     """Bars and corporate actions for a set of symbols, plus everything that was set aside and why.
 
     `bars` and `actions` carry the standard columns plus `source`, `source_row` and `provider`.
-    `rejects` holds rows that broke a rule (REJECT_COLUMNS); `failures` whole symbols that could not be served.
+    `rejects` holds rows that broke a rule (REJECT_COLUMNS); `failures`, symbols that could not be served.
     """
 
     bars: pd.DataFrame
@@ -119,8 +122,9 @@ def _typed_frame(columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame({column: pd.Series(dtype=_DTYPES.get(column, "object")) for column in columns})
 
 
-def _rejects_from(frame: pd.DataFrame, mask: pd.Series, *, dataset: str, rule: str, detail: str,
-                  date_column: str) -> pd.DataFrame:
+def _rejects_from(
+    frame: pd.DataFrame, mask: pd.Series, *, dataset: str, rule: str, detail: str, date_column: str
+) -> pd.DataFrame:
     bad = frame.loc[mask]
     if bad.empty:
         return empty_rejects()
@@ -149,7 +153,7 @@ def _jsonable(value: object) -> object:
 
 
 def coerce_numeric(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, pd.Series]:
-    """Parse `columns` as numbers; returns the frame and a mask of rows holding a value that is not a number."""
+    """Parse `columns` as numbers; also returns a mask of the rows that held something not a number."""
     not_numeric = pd.Series(False, index=frame.index)
     for column in columns:
         raw = frame[column]
@@ -172,8 +176,11 @@ def validate_bars(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     def set_aside(mask: pd.Series, rule: str, detail: str) -> None:
         nonlocal frame
         if mask.any():
-            rejects.append(_rejects_from(frame, mask, dataset="daily_prices", rule=rule, detail=detail,
-                                         date_column="date"))
+            rejects.append(
+                _rejects_from(
+                    frame, mask, dataset="daily_prices", rule=rule, detail=detail, date_column="date"
+                )
+            )
             frame = frame.loc[~mask]
 
     parsed_dates = pd.to_datetime(frame["date"], errors="coerce", format="mixed")
@@ -182,21 +189,36 @@ def validate_bars(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     frame, not_numeric = coerce_numeric(frame, ["open", "high", "low", "close", "volume"])
     set_aside(not_numeric, "not_numeric", "a price or the volume is not a number")
-    set_aside(frame[["open", "high", "low", "close"]].isna().any(axis=1), "missing_price",
-              "open, high, low or close is missing")
-    set_aside((frame[["open", "high", "low", "close"]] <= 0).any(axis=1), "non_positive_price",
-              "a price is zero or negative")
+    set_aside(
+        frame[["open", "high", "low", "close"]].isna().any(axis=1),
+        "missing_price",
+        "open, high, low or close is missing",
+    )
+    set_aside(
+        (frame[["open", "high", "low", "close"]] <= 0).any(axis=1),
+        "non_positive_price",
+        "a price is zero or negative",
+    )
     volume = frame["volume"].fillna(0.0)
-    set_aside((volume < 0) | (volume != np.floor(volume)), "invalid_volume",
-              "volume is negative or not a whole number")
+    set_aside(
+        (volume < 0) | (volume != np.floor(volume)),
+        "invalid_volume",
+        "volume is negative or not a whole number",
+    )
     volume = frame["volume"].fillna(0.0)
     frame["volume"] = volume.astype("int64")
     body_high = frame[["open", "close"]].max(axis=1)
     body_low = frame[["open", "close"]].min(axis=1)
-    set_aside((frame["high"] < body_high) | (frame["low"] > body_low), "high_low_inconsistent",
-              "high is below max(open, close) or low is above min(open, close)")
-    set_aside(frame.duplicated(["symbol", "date"], keep=False), "duplicate_row",
-              "more than one bar for this symbol and date")
+    set_aside(
+        (frame["high"] < body_high) | (frame["low"] > body_low),
+        "high_low_inconsistent",
+        "high is below max(open, close) or low is above min(open, close)",
+    )
+    set_aside(
+        frame.duplicated(["symbol", "date"], keep=False),
+        "duplicate_row",
+        "more than one bar for this symbol and date",
+    )
 
     all_rejects = pd.concat(rejects, ignore_index=True) if rejects else empty_rejects()
     return frame.reset_index(drop=True), all_rejects
@@ -210,12 +232,18 @@ def validate_actions(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     def set_aside(mask: pd.Series, rule: str, detail: str) -> None:
         nonlocal frame
         if mask.any():
-            rejects.append(_rejects_from(frame, mask, dataset="corporate_actions", rule=rule, detail=detail,
-                                         date_column="ex_date"))
+            rejects.append(
+                _rejects_from(
+                    frame, mask, dataset="corporate_actions", rule=rule, detail=detail, date_column="ex_date"
+                )
+            )
             frame = frame.loc[~mask]
 
-    set_aside(pd.to_datetime(frame["ex_date"], errors="coerce", format="mixed").isna(), "unparseable_date",
-              "ex-date is missing or not a date")
+    set_aside(
+        pd.to_datetime(frame["ex_date"], errors="coerce", format="mixed").isna(),
+        "unparseable_date",
+        "ex-date is missing or not a date",
+    )
     frame["ex_date"] = pd.to_datetime(frame["ex_date"], format="mixed").dt.tz_localize(None).dt.normalize()
     frame, not_numeric = coerce_numeric(frame, ["split_ratio", "cash_dividend"])
     set_aside(not_numeric, "not_numeric", "split ratio or dividend is not a number")
@@ -223,8 +251,11 @@ def validate_actions(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     frame["cash_dividend"] = frame["cash_dividend"].fillna(0.0)
     set_aside(frame["split_ratio"] <= 0, "invalid_split_ratio", "split ratio must be positive")
     set_aside(frame["cash_dividend"] < 0, "negative_dividend", "cash dividend is negative")
-    set_aside(frame.duplicated(["symbol", "ex_date"], keep=False), "duplicate_row",
-              "more than one corporate action row for this symbol and ex-date")
+    set_aside(
+        frame.duplicated(["symbol", "ex_date"], keep=False),
+        "duplicate_row",
+        "more than one corporate action row for this symbol and ex-date",
+    )
 
     all_rejects = pd.concat(rejects, ignore_index=True) if rejects else empty_rejects()
     return frame.reset_index(drop=True), all_rejects

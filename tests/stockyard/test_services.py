@@ -46,10 +46,15 @@ def test_up_is_idempotent(services: EmbeddedServices) -> None:
 
 
 def test_configured_services_are_used_as_they_are(tmp_path: Path) -> None:
-    settings = Settings(database_url="postgresql://u@db.example:5432/warehouse", redis_url="redis://cache:6379/1",
-                        STOCKYARD_STATE_DIR=tmp_path)
+    settings = Settings(
+        database_url="postgresql://u@db.example:5432/warehouse",
+        redis_url="redis://cache:6379/1",
+        STOCKYARD_STATE_DIR=tmp_path,
+    )
     endpoints = resolve_endpoints(settings)
-    assert endpoints == Endpoints("postgresql://u@db.example:5432/warehouse", "redis://cache:6379/1", embedded=False)
+    assert endpoints == Endpoints(
+        "postgresql://u@db.example:5432/warehouse", "redis://cache:6379/1", embedded=False
+    )
     assert not (tmp_path / "postgres").exists(), "nothing is started or created for configured services"
 
 

@@ -34,13 +34,26 @@ def bars(symbol: str, closes: list[float], days: list[str] | None = None) -> pd.
 
 
 def actions(symbol: str, ex_date: str, split: float, dividend: float) -> pd.DataFrame:
-    return pd.DataFrame({"symbol": [symbol], "ex_date": [ex_date], "split_ratio": [split],
-                         "cash_dividend": [dividend], "source": f"test://{symbol}", "source_row": [1]})
+    return pd.DataFrame(
+        {
+            "symbol": [symbol],
+            "ex_date": [ex_date],
+            "split_ratio": [split],
+            "cash_dividend": [dividend],
+            "source": f"test://{symbol}",
+            "source_row": [1],
+        }
+    )
 
 
-def history(frames: list[pd.DataFrame], action_frames: list[pd.DataFrame] | None = None,
-            failures: list[SymbolFailure] | None = None) -> History:
-    return validated_history(frames, action_frames or [], failures or [], provider="test", start=START, end=END)
+def history(
+    frames: list[pd.DataFrame],
+    action_frames: list[pd.DataFrame] | None = None,
+    failures: list[SymbolFailure] | None = None,
+) -> History:
+    return validated_history(
+        frames, action_frames or [], failures or [], provider="test", start=START, end=END
+    )
 
 
 @pytest.fixture
@@ -54,9 +67,13 @@ def count(conn: psycopg.Connection, table: str) -> int:
 
 
 def test_reloading_a_window_replaces_it(conn: psycopg.Connection) -> None:
-    first = history([bars("AAA", [10, 11, 12, 13]), bars("BBB", [20, 21])], [actions("AAA", "2024-01-03", 2, 0)])
+    first = history(
+        [bars("AAA", [10, 11, 12, 13]), bars("BBB", [20, 21])], [actions("AAA", "2024-01-03", 2, 0)]
+    )
     warehouse.load_history(conn, first, start=START, end=END, partition_key="w", symbols=["AAA", "BBB"])
-    summary = warehouse.load_history(conn, first, start=START, end=END, partition_key="w", symbols=["AAA", "BBB"])
+    summary = warehouse.load_history(
+        conn, first, start=START, end=END, partition_key="w", symbols=["AAA", "BBB"]
+    )
 
     assert (summary.bars, summary.actions, summary.symbols) == (6, 1, 2)
     assert (summary.first_date, summary.last_date) == (START, END)
@@ -65,32 +82,52 @@ def test_reloading_a_window_replaces_it(conn: psycopg.Connection) -> None:
 
     corrected = history([bars("AAA", [10, 11, 12, 14]), bars("BBB", [20, 21])])
     warehouse.load_history(conn, corrected, start=START, end=END, partition_key="w", symbols=["AAA", "BBB"])
-    close = conn.execute("select close from raw.daily_prices where symbol = 'AAA' and date = %s", (END,)).fetchone()
+    close = conn.execute(
+        "select close from raw.daily_prices where symbol = 'AAA' and date = %s", (END,)
+    ).fetchone()
     assert close == (14.0,)
     assert count(conn, "raw.corporate_actions") == 0
 
 
 def test_rows_outside_the_window_are_untouched(conn: psycopg.Connection) -> None:
-    warehouse.load_history(conn, history([bars("AAA", [10, 11, 12, 13])]), start=START, end=END,
-                           partition_key="w", symbols=["AAA"])
-    one_day = validated_history([bars("AAA", [99], ["2024-01-05"])], [], [], provider="test",
-                                start=END, end=END)
+    warehouse.load_history(
+        conn,
+        history([bars("AAA", [10, 11, 12, 13])]),
+        start=START,
+        end=END,
+        partition_key="w",
+        symbols=["AAA"],
+    )
+    one_day = validated_history(
+        [bars("AAA", [99], ["2024-01-05"])], [], [], provider="test", start=END, end=END
+    )
     warehouse.load_history(conn, one_day, start=END, end=END, partition_key="2024-01-05", symbols=["AAA"])
     closes = [row[0] for row in conn.execute("select close from raw.daily_prices order by date")]
     assert closes == [10, 11, 12, 99]
 
 
 def test_a_symbol_the_provider_failed_keeps_its_previous_rows(conn: psycopg.Connection) -> None:
-    warehouse.load_history(conn, history([bars("AAA", [10, 11]), bars("BBB", [20, 21])]), start=START, end=END,
-                           partition_key="w", symbols=["AAA", "BBB"])
-    outage = history([bars("AAA", [10, 12])],
-                     failures=[SymbolFailure("BBB", "http://x/BBB", "HTTP 503 (symbol BBB)", "test")])
-    summary = warehouse.load_history(conn, outage, start=START, end=END, partition_key="w",
-                                     symbols=["AAA", "BBB"])
+    warehouse.load_history(
+        conn,
+        history([bars("AAA", [10, 11]), bars("BBB", [20, 21])]),
+        start=START,
+        end=END,
+        partition_key="w",
+        symbols=["AAA", "BBB"],
+    )
+    outage = history(
+        [bars("AAA", [10, 12])],
+        failures=[SymbolFailure("BBB", "http://x/BBB", "HTTP 503 (symbol BBB)", "test")],
+    )
+    summary = warehouse.load_history(
+        conn, outage, start=START, end=END, partition_key="w", symbols=["AAA", "BBB"]
+    )
 
     assert summary.failed_symbols == ["BBB"]
     assert count(conn, "raw.daily_prices") == 4
-    rule, detail = conn.execute("select rule, detail from raw.quarantined_rows where symbol = 'BBB'").fetchone()  # type: ignore[misc]
+    rule, detail = conn.execute(
+        "select rule, detail from raw.quarantined_rows where symbol = 'BBB'"
+    ).fetchone()  # type: ignore[misc]
     assert rule == "provider_error" and "503" in detail
 
 
@@ -100,18 +137,26 @@ def test_rejected_rows_are_quarantined_and_cleared_on_reload(conn: psycopg.Conne
     summary = warehouse.load_history(conn, returned, start=START, end=END, partition_key="w", symbols=["AAA"])
     assert summary.bars + summary.quarantined == len(bad), "loaded plus quarantined equals what was returned"
     row = conn.execute(
-        "select rule, source, source_row, date, record->>'close' from raw.quarantined_rows").fetchone()
+        "select rule, source, source_row, date, record->>'close' from raw.quarantined_rows"
+    ).fetchone()
     assert row == ("non_positive_price", "test://AAA", 2, date(2024, 1, 3), "-11.0")
 
-    warehouse.load_history(conn, history([bars("AAA", [10, 11, 12, 13])]), start=START, end=END,
-                           partition_key="w", symbols=["AAA"])
+    warehouse.load_history(
+        conn,
+        history([bars("AAA", [10, 11, 12, 13])]),
+        start=START,
+        end=END,
+        partition_key="w",
+        symbols=["AAA"],
+    )
     assert count(conn, "raw.quarantined_rows") == 0
     assert count(conn, "raw.daily_prices") == 4
 
 
 def test_a_failed_load_leaves_the_previous_data(conn: psycopg.Connection) -> None:
-    warehouse.load_history(conn, history([bars("AAA", [10, 11])]), start=START, end=END, partition_key="w",
-                           symbols=["AAA"])
+    warehouse.load_history(
+        conn, history([bars("AAA", [10, 11])]), start=START, end=END, partition_key="w", symbols=["AAA"]
+    )
     broken = history([bars("AAA", [50, 51])])
     broken.bars["provider"] = None  # violates NOT NULL mid-COPY
     with pytest.raises(psycopg.errors.NotNullViolation):
@@ -121,9 +166,17 @@ def test_a_failed_load_leaves_the_previous_data(conn: psycopg.Connection) -> Non
 
 
 def test_load_stocks_replaces_the_universe(conn: psycopg.Connection) -> None:
-    metadata = pd.DataFrame({"symbol": ["AAA", "BBB"], "name": ["A Inc", "B Inc"], "sector": ["Energy", None],
-                             "industry": [None, None], "market_cap": [1e9, None], "currency": ["USD", None],
-                             "exchange": ["XNYS", None]})
+    metadata = pd.DataFrame(
+        {
+            "symbol": ["AAA", "BBB"],
+            "name": ["A Inc", "B Inc"],
+            "sector": ["Energy", None],
+            "industry": [None, None],
+            "market_cap": [1e9, None],
+            "currency": ["USD", None],
+            "exchange": ["XNYS", None],
+        }
+    )
     warehouse.load_stocks(conn, metadata, provider="sample", synthetic=True)
     warehouse.load_stocks(conn, metadata.iloc[:1], provider="sample", synthetic=True)
     assert warehouse.universe_symbols(conn) == ["AAA"]

@@ -1,0 +1,80 @@
+{% macro create_window_aggregates() %}
+{#- The aggregates the models use as window functions ordered by date, created in the target schema by
+    on-run-start. Each one's state is a plain value, so an incremental run can resume a recursion from the
+    value stored for the last row before its window (the `seed` argument) and get exactly what a full build
+    gets. -#}
+{%- set schema = target.schema -%}
+-- Runs that start together (e.g. two orchestrator jobs) would otherwise race on the catalog rows.
+select pg_advisory_xact_lock(hashtext('stockyard.create_window_aggregates'));
+
+create schema if not exists {{ schema }};
+
+-- product(value): the running product of the non-null values (cumulative adjustment factors).
+create or replace aggregate {{ schema }}.product(double precision) (
+    sfunc = float8mul,
+    stype = double precision
+);
+
+-- ema(value, span, seed): the exponential moving average of pandas' ewm(span=span, adjust=False):
+-- alpha = 2 / (span + 1), average = alpha * value + (1 - alpha) * previous average, started at the first
+-- value, or at `seed` (the average of the row before the first one) when it is given. Nulls are skipped.
+create or replace function {{ schema }}.ema_step(
+    average double precision, value double precision, span integer, seed double precision
+) returns double precision language plpgsql immutable parallel safe as $$
+declare
+    alpha constant double precision := 2.0 / (span + 1);
+begin
+    if value is null then
+        return average;
+    end if;
+    average := coalesce(average, seed);
+    if average is null then
+        return value;
+    end if;
+    return alpha * value + (1 - alpha) * average;
+end
+$$;
+
+create or replace aggregate {{ schema }}.ema(double precision, integer, double precision) (
+    sfunc = {{ schema }}.ema_step,
+    stype = double precision
+);
+
+-- wilder_average(value, periods, seed): Wilder's smoothing (RSI, ATR): null until `periods` values have
+-- been seen, then their simple mean, then average = (previous average * (periods - 1) + value) / periods.
+-- `seed` is the average of the row before the first one, when resuming. Nulls are skipped.
+-- State: {values seen, their sum while warming up, the average once warm}.
+create or replace function {{ schema }}.wilder_step(
+    state double precision[], value double precision, periods integer, seed double precision
+) returns double precision[] language plpgsql immutable parallel safe as $$
+begin
+    if value is null then
+        return state;
+    end if;
+    if state is null and seed is not null then
+        state := array[periods, null, seed];
+    end if;
+    if state is null then
+        state := array[0, 0, null];
+    end if;
+    if state[3] is not null then
+        return array[periods, null, (state[3] * (periods - 1) + value) / periods];
+    end if;
+    if state[1] + 1 < periods then
+        return array[state[1] + 1, state[2] + value, null];
+    end if;
+    return array[periods, null, (state[2] + value) / periods];
+end
+$$;
+
+create or replace function {{ schema }}.wilder_final(state double precision[])
+returns double precision language sql immutable parallel safe as $$
+    select state[3]
+$$;
+
+create or replace aggregate {{ schema }}.wilder_average(double precision, integer, double precision) (
+    sfunc = {{ schema }}.wilder_step,
+    stype = double precision[],
+    finalfunc = {{ schema }}.wilder_final
+);
+{% endmacro %}

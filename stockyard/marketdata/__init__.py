@@ -1,0 +1,103 @@
+"""Market data: one provider interface, several sources, and `build_provider` to pick them from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from stockyard.marketdata.base import MarketDataProvider
+
+if TYPE_CHECKING:
+    from stockyard.marketdata.http import HttpOptions
+    from stockyard.settings import Settings
+
+
+def build_provider(settings: Settings) -> MarketDataProvider:
+    """The provider named by MARKET_DATA_PROVIDER(S); several names make a FallbackChain in that order."""
+    names = settings.provider_chain
+    if not names:
+        raise ValueError(f"no market-data provider configured; known providers: {', '.join(_BUILDERS)}")
+    providers: list[MarketDataProvider] = []
+    for name in names:
+        builder = _BUILDERS.get(name)
+        if builder is None:
+            raise ValueError(
+                f"unknown market-data provider {name!r}; known providers: {', '.join(_BUILDERS)}"
+            )
+        providers.append(builder(settings))
+    if len(providers) == 1:
+        return providers[0]
+    from stockyard.marketdata.chain import FallbackChain
+
+    return FallbackChain(providers)
+
+
+# The builders import their provider lazily: only the configured ones are loaded.
+
+
+def _sample(settings: Settings) -> MarketDataProvider:
+    from stockyard.marketdata.sample import SampleProvider
+
+    return SampleProvider(
+        seed=settings.sample_seed,
+        n_symbols=settings.sample_symbols,
+        signal_strength=settings.sample_signal_strength,
+        start=settings.market_data_start,
+    )
+
+
+def _csv(settings: Settings) -> MarketDataProvider:
+    if settings.market_data_csv_dir is None:
+        raise ValueError("the csv provider needs MARKET_DATA_CSV_DIR: the folder holding one CSV per symbol")
+    from stockyard.marketdata.csv_files import CsvProvider
+
+    return CsvProvider(settings.market_data_csv_dir, settings.market_data_metadata_csv)
+
+
+def _http_symbols(settings: Settings, provider: str) -> list[str]:
+    if not settings.symbol_list:
+        raise ValueError(
+            f"the {provider} provider needs its symbols: set MARKET_DATA_SYMBOLS (e.g. 'AAPL,MSFT')"
+        )
+    return settings.symbol_list
+
+
+def _yahoo(settings: Settings) -> MarketDataProvider:
+    from stockyard.marketdata.yahoo import YahooProvider
+
+    return YahooProvider(_http_symbols(settings, "yahoo"), **_http_options(settings))
+
+
+def _alphavantage(settings: Settings) -> MarketDataProvider:
+    from stockyard.marketdata.alphavantage import AlphaVantageProvider
+
+    return AlphaVantageProvider(
+        _http_symbols(settings, "alphavantage"),
+        api_key=settings.alphavantage_api_key,
+        **_http_options(settings),
+    )
+
+
+def _stooq(settings: Settings) -> MarketDataProvider:
+    from stockyard.marketdata.stooq import StooqProvider
+
+    return StooqProvider(_http_symbols(settings, "stooq"), **_http_options(settings))
+
+
+def _http_options(settings: Settings) -> HttpOptions:
+    return {
+        "timeout": settings.market_data_timeout_seconds,
+        "max_retries": settings.market_data_max_retries,
+        "request_budget": settings.market_data_request_budget,
+    }
+
+
+_BUILDERS: dict[str, Callable[[Settings], MarketDataProvider]] = {
+    "sample": _sample,
+    "csv": _csv,
+    "yahoo": _yahoo,
+    "alphavantage": _alphavantage,
+    "stooq": _stooq,
+}
+
+__all__ = ["MarketDataProvider", "build_provider"]
