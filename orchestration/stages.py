@@ -25,7 +25,8 @@ class Stage:
 def plan_stages(selection: str, *, start: date | None = None, end: date | None = None) -> list[Stage]:
     defs = build_definitions(get_settings())
     graph = defs.resolve_asset_graph()
-    selected = dg.AssetSelection.from_string(selection).resolve(graph)
+    # Assets computed together (a multi-asset) can only run together.
+    selected = dg.AssetSelection.from_string(selection).required_multi_asset_neighbors().resolve(graph)
     keys = [key for key in graph.toposorted_asset_keys if key in selected]
     if not keys:
         return []

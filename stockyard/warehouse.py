@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
 from importlib import resources
+from typing import TypeVar
 
 import pandas as pd
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from stockyard.marketdata.schema import History
+from stockyard.marketdata.base import MarketDataProvider
+from stockyard.marketdata.schema import History, SymbolFailure
 
-BAR_TABLE_COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume", "provider", "loaded_at"]
-ACTION_TABLE_COLUMNS = ["symbol", "ex_date", "split_ratio", "cash_dividend", "provider", "loaded_at"]
+T = TypeVar("T")
+
+# loaded_at is left to the tables' default, now(): the loading transaction's start, the same for every row.
+BAR_TABLE_COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume", "provider"]
+ACTION_TABLE_COLUMNS = ["symbol", "ex_date", "split_ratio", "cash_dividend", "provider"]
 STOCK_TABLE_COLUMNS = [
     "symbol",
     "name",
@@ -33,7 +40,6 @@ STOCK_TABLE_COLUMNS = [
     "exchange",
     "provider",
     "is_synthetic",
-    "loaded_at",
 ]
 QUARANTINE_COLUMNS = [
     "dataset",
@@ -46,20 +52,40 @@ QUARANTINE_COLUMNS = [
     "rule",
     "detail",
     "record",
-    "loaded_at",
 ]
 _COPY_CHUNK_BYTES = 8 << 20
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoadSummary:
-    bars: int
-    actions: int
-    quarantined: int
-    failed_symbols: list[str]
-    symbols: int
-    first_date: date | None
-    last_date: date | None
+    """What one load wrote, set aside and could not fetch, for the asset's metadata."""
+
+    bars: int = 0
+    actions: int = 0
+    splits: int = 0
+    dividends: int = 0
+    quarantined: int = 0
+    failures: list[SymbolFailure] = field(default_factory=list)
+    symbols: set[str] = field(default_factory=set)
+    served_by: Counter[str] = field(default_factory=Counter)
+    first_date: date | None = None
+    last_date: date | None = None
+
+    @property
+    def failed_symbols(self) -> list[str]:
+        return sorted({failure.symbol for failure in self.failures})
+
+    def add(self, history: History) -> None:
+        self.failures += history.failures
+        if history.bars.empty:
+            return
+        self.symbols |= set(history.bars["symbol"])
+        self.served_by.update(history.served_by.values())
+        first, last = history.bars["date"].min().date(), history.bars["date"].max().date()
+        self.first_date = min(first, self.first_date or first)
+        self.last_date = max(last, self.last_date or last)
+        self.splits += int((history.actions["split_ratio"] != 1.0).sum())
+        self.dividends += int((history.actions["cash_dividend"] > 0).sum())
 
 
 def connect(database_url: str) -> psycopg.Connection:
@@ -78,6 +104,10 @@ def copy_frame(conn: psycopg.Connection, table: str, frame: pd.DataFrame, column
     if frame.empty:
         return 0
     arrow = pa.Table.from_pandas(frame[list(columns)], preserve_index=False)
+    # Dates travel as plain dates: formatting full timestamps costs more than the COPY itself saves.
+    for index, arrow_field in enumerate(arrow.schema):
+        if pa.types.is_timestamp(arrow_field.type):
+            arrow = arrow.set_column(index, arrow_field.name, arrow.column(index).cast(pa.date32()))
     buffer = io.BytesIO()
     pacsv.write_csv(arrow, buffer, write_options=pacsv.WriteOptions(include_header=False))
     payload = buffer.getbuffer()
@@ -88,33 +118,42 @@ def copy_frame(conn: psycopg.Connection, table: str, frame: pd.DataFrame, column
     return len(frame)
 
 
-def load_history(
+def ingest(
     conn: psycopg.Connection,
-    history: History,
+    provider: MarketDataProvider,
+    symbols: Sequence[str],
     *,
     start: date,
     end: date,
     partition_key: str,
-    symbols: Sequence[str],
+    chunk_size: int = 64,
 ) -> LoadSummary:
-    """Replace [start, end] for the symbols that were served, in one transaction.
+    """Fetch [start, end] from `provider` in chunks of symbols and load them in one transaction.
 
-    Symbols the provider could not serve keep their previous rows (a provider outage must not erase data);
-    their failure is recorded in quarantine with rule `provider_error`.
+    The next chunk is fetched and validated in a thread while the current one streams into COPY, so reading
+    and the database work overlap and only two chunks are in memory at a time.
     """
-    loaded_at = datetime.now(UTC)
-    failed = sorted({failure.symbol for failure in history.failures})
-    served = sorted(set(symbols) - set(failed))
+    chunks = [list(symbols[i : i + chunk_size]) for i in range(0, len(symbols), chunk_size)]
+    fetched = _prefetched((chunk, provider.history(chunk, start, end)) for chunk in chunks)
+    return load_history(conn, fetched, start=start, end=end, partition_key=partition_key)
+
+
+def load_history(
+    conn: psycopg.Connection,
+    chunks: Iterable[tuple[Sequence[str], History]],
+    *,
+    start: date,
+    end: date,
+    partition_key: str,
+) -> LoadSummary:
+    """Replace [start, end] for the requested symbols that were served, all in one transaction.
+
+    `chunks` pairs the symbols asked for with what came back. Symbols the provider could not serve keep their
+    previous rows (an outage must not erase data); the failure is recorded in quarantine as `provider_error`.
+    """
+    summary = LoadSummary()
     with conn.transaction():
         ensure_raw_schema(conn)
-        conn.execute(
-            "delete from raw.daily_prices where date between %s and %s and symbol = any(%s)",
-            (start, end, served),
-        )
-        conn.execute(
-            "delete from raw.corporate_actions where ex_date between %s and %s and symbol = any(%s)",
-            (start, end, served),
-        )
         clear_quarantine(
             conn,
             datasets=("daily_prices", "corporate_actions"),
@@ -122,21 +161,33 @@ def load_history(
             end=end,
             partition_key=partition_key,
         )
-        bars = history.bars.assign(loaded_at=loaded_at)
-        actions = history.actions.assign(loaded_at=loaded_at)
-        n_bars = copy_frame(conn, "raw.daily_prices", bars, BAR_TABLE_COLUMNS)
-        n_actions = copy_frame(conn, "raw.corporate_actions", actions, ACTION_TABLE_COLUMNS)
-        n_quarantined = quarantine(conn, history, partition_key=partition_key, loaded_at=loaded_at)
-    dates = history.bars["date"]
-    return LoadSummary(
-        bars=n_bars,
-        actions=n_actions,
-        quarantined=n_quarantined,
-        failed_symbols=failed,
-        symbols=int(history.bars["symbol"].nunique()),
-        first_date=dates.min().date() if n_bars else None,
-        last_date=dates.max().date() if n_bars else None,
-    )
+        for requested, history in chunks:
+            failed = {failure.symbol for failure in history.failures}
+            served = sorted(set(requested) - failed)
+            conn.execute(
+                "delete from raw.daily_prices where date between %s and %s and symbol = any(%s)",
+                (start, end, served),
+            )
+            conn.execute(
+                "delete from raw.corporate_actions where ex_date between %s and %s and symbol = any(%s)",
+                (start, end, served),
+            )
+            summary.bars += copy_frame(conn, "raw.daily_prices", history.bars, BAR_TABLE_COLUMNS)
+            summary.actions += copy_frame(
+                conn, "raw.corporate_actions", history.actions, ACTION_TABLE_COLUMNS
+            )
+            summary.quarantined += quarantine(conn, history, partition_key=partition_key)
+            summary.add(history)
+    return summary
+
+
+def _prefetched(items: Iterator[T]) -> Iterator[T]:
+    """Iterate `items`, computing the next one in a worker thread while the caller handles the current."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
+        pending = pool.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next, items, None)
+            yield item
 
 
 def clear_quarantine(
@@ -153,7 +204,8 @@ def clear_quarantine(
     )
 
 
-def quarantine(conn: psycopg.Connection, history: History, *, partition_key: str, loaded_at: datetime) -> int:
+def quarantine(conn: psycopg.Connection, history: History, *, partition_key: str) -> int:
+    """Record the rows validation set aside and the symbols nobody could serve, with their reasons."""
     rejects = history.rejects.copy()
     failures = pd.DataFrame(
         [
@@ -180,7 +232,6 @@ def quarantine(conn: psycopg.Connection, history: History, *, partition_key: str
     if frame.empty:
         return 0
     frame["partition_key"] = partition_key
-    frame["loaded_at"] = loaded_at
     frame["date"] = pd.to_datetime(frame["date"], errors="coerce").dt.date
     frame["source_row"] = pd.to_numeric(frame["source_row"], errors="coerce").astype("Int64")
     frame["record"] = [json.dumps(r, default=str) if r is not None else None for r in frame["record"]]
@@ -196,8 +247,7 @@ def quarantine(conn: psycopg.Connection, history: History, *, partition_key: str
 
 def load_stocks(conn: psycopg.Connection, metadata: pd.DataFrame, *, provider: str, synthetic: bool) -> int:
     """Replace the stock universe in one transaction."""
-    loaded_at = datetime.now(UTC)
-    frame = metadata.assign(provider=provider, is_synthetic=synthetic, loaded_at=loaded_at)
+    frame = metadata.assign(provider=provider, is_synthetic=synthetic)
     if "provider" in metadata:
         frame["provider"] = metadata["provider"].fillna(provider)
     with conn.transaction():

@@ -75,11 +75,10 @@ def build_price_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             symbols = warehouse.universe_symbols(conn)
             if not symbols:
                 raise dg.Failure("raw.stocks is empty: materialize stock_universe first.")
-            history = provider.history(symbols, start, end)
-            summary = warehouse.load_history(
-                conn, history, start=start, end=end, partition_key=partition_key, symbols=symbols
+            summary = warehouse.ingest(
+                conn, provider, symbols, start=start, end=end, partition_key=partition_key
             )
-        for failure in history.failures:
+        for failure in summary.failures:
             context.log.warning("Not served: %s", failure.message)
         common: dict[str, dg.RawMetadataValue] = {
             "provider": provider.name,
@@ -88,18 +87,15 @@ def build_price_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             "quarantined_rows": summary.quarantined,
             "failed_symbols": dg.MetadataValue.json(summary.failed_symbols),
         }
-        served_by = history.served_by
         yield dg.MaterializeResult(
             asset_key=RAW_DAILY_PRICES,
             metadata={
                 **common,
                 "dagster/row_count": summary.bars,
-                "symbols": summary.symbols,
+                "symbols": len(summary.symbols),
                 "first_date": str(summary.first_date),
                 "last_date": str(summary.last_date),
-                "served_by": dg.MetadataValue.json(
-                    {p: sum(1 for v in served_by.values() if v == p) for p in set(served_by.values())}
-                ),
+                "served_by": dg.MetadataValue.json(dict(summary.served_by)),
                 "table": "raw.daily_prices",
             },
         )
@@ -108,8 +104,8 @@ def build_price_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             metadata={
                 **common,
                 "dagster/row_count": summary.actions,
-                "splits": int((history.actions["split_ratio"] != 1.0).sum()),
-                "dividends": int((history.actions["cash_dividend"] > 0).sum()),
+                "splits": summary.splits,
+                "dividends": summary.dividends,
                 "table": "raw.corporate_actions",
             },
         )

@@ -36,14 +36,9 @@ def build_provider(settings: Settings) -> MarketDataProvider:
 
 
 def _sample(settings: Settings) -> MarketDataProvider:
-    from stockyard.marketdata.sample import SampleProvider
+    from stockyard.marketdata.sample import sample_provider_from_settings
 
-    return SampleProvider(
-        seed=settings.sample_seed,
-        n_symbols=settings.sample_symbols,
-        signal_strength=settings.sample_signal_strength,
-        start=settings.market_data_start,
-    )
+    return sample_provider_from_settings(settings)
 
 
 def _csv(settings: Settings) -> MarketDataProvider:

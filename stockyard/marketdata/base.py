@@ -102,7 +102,7 @@ def validated_history(
     rejects = [r for r in (bar_rejects, action_rejects) if not r.empty]
     reject_frame = pd.concat(rejects, ignore_index=True) if rejects else empty_rejects()
     if not reject_frame.empty:
-        dates = pd.to_datetime(reject_frame["date"], errors="coerce")
+        dates = pd.to_datetime(reject_frame["date"], errors="coerce", format="mixed")
         # A reject with no readable date cannot be placed in a window: keep it so it is never lost.
         reject_frame = reject_frame.loc[dates.isna() | dates.between(lo, hi)].reset_index(drop=True)
     reject_frame["provider"] = provider

@@ -152,15 +152,18 @@ def _jsonable(value: object) -> object:
     return value
 
 
-def coerce_numeric(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, pd.Series]:
-    """Parse `columns` as numbers; also returns a mask of the rows that held something not a number."""
+def parse_numeric(frame: pd.DataFrame, columns: list[str]) -> tuple[dict[str, pd.Series], pd.Series]:
+    """Parse `columns` as float64 without touching `frame`; also a mask of rows holding a non-number."""
+    parsed: dict[str, pd.Series] = {}
     not_numeric = pd.Series(False, index=frame.index)
     for column in columns:
         raw = frame[column]
-        parsed = pd.to_numeric(raw, errors="coerce")
-        not_numeric |= parsed.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
-        frame[column] = parsed.astype("float64")
-    return frame, not_numeric
+        parsed[column] = pd.to_numeric(raw, errors="coerce").astype("float64")
+        suspect = parsed[column].isna() & raw.notna()
+        # Only text can fail to parse: the costly string check runs on the few suspects, not every row.
+        if suspect.any():
+            not_numeric |= suspect & (raw.astype(str).str.strip() != "")
+    return parsed, not_numeric
 
 
 def validate_bars(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -187,8 +190,11 @@ def validate_bars(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     set_aside(parsed_dates.isna(), "unparseable_date", "date is missing or not a date")
     frame["date"] = pd.to_datetime(frame["date"], format="mixed").dt.tz_localize(None).dt.normalize()
 
-    frame, not_numeric = coerce_numeric(frame, ["open", "high", "low", "close", "volume"])
+    parsed, not_numeric = parse_numeric(frame, ["open", "high", "low", "close", "volume"])
+    # Set aside before converting, so the quarantined record keeps the text that was not a number.
     set_aside(not_numeric, "not_numeric", "a price or the volume is not a number")
+    for column, values in parsed.items():
+        frame[column] = values.loc[frame.index]
     set_aside(
         frame[["open", "high", "low", "close"]].isna().any(axis=1),
         "missing_price",
@@ -245,8 +251,10 @@ def validate_actions(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         "ex-date is missing or not a date",
     )
     frame["ex_date"] = pd.to_datetime(frame["ex_date"], format="mixed").dt.tz_localize(None).dt.normalize()
-    frame, not_numeric = coerce_numeric(frame, ["split_ratio", "cash_dividend"])
+    parsed, not_numeric = parse_numeric(frame, ["split_ratio", "cash_dividend"])
     set_aside(not_numeric, "not_numeric", "split ratio or dividend is not a number")
+    for column, values in parsed.items():
+        frame[column] = values.loc[frame.index]
     frame["split_ratio"] = frame["split_ratio"].fillna(1.0)
     frame["cash_dividend"] = frame["cash_dividend"].fillna(0.0)
     set_aside(frame["split_ratio"] <= 0, "invalid_split_ratio", "split ratio must be positive")

@@ -1,4 +1,5 @@
 -- The raw layer: what providers returned, validated, loaded by the ingestion assets. dbt reads it as a source.
+-- loaded_at defaults to now(), the start of the loading transaction: one timestamp for every row of a load.
 create schema if not exists raw;
 
 create table if not exists raw.daily_prices (
@@ -10,7 +11,7 @@ create table if not exists raw.daily_prices (
     close       double precision not null,
     volume      bigint           not null,
     provider    text             not null,
-    loaded_at   timestamptz      not null,
+    loaded_at   timestamptz      not null default now(),
     primary key (symbol, date)
 );
 create index if not exists daily_prices_date_idx on raw.daily_prices (date);
@@ -22,7 +23,7 @@ create table if not exists raw.corporate_actions (
     split_ratio     double precision not null default 1.0,
     cash_dividend   double precision not null default 0.0,
     provider        text             not null,
-    loaded_at       timestamptz      not null,
+    loaded_at       timestamptz      not null default now(),
     primary key (symbol, ex_date)
 );
 create index if not exists corporate_actions_ex_date_idx on raw.corporate_actions (ex_date);
@@ -37,7 +38,7 @@ create table if not exists raw.stocks (
     exchange     text,
     provider     text        not null,
     is_synthetic boolean     not null,
-    loaded_at    timestamptz not null
+    loaded_at    timestamptz not null default now()
 );
 
 -- Rows set aside on the way in, with the rule they broke; nothing a provider returned is silently dropped.
@@ -53,6 +54,6 @@ create table if not exists raw.quarantined_rows (
     rule           text        not null,
     detail         text        not null,
     record         jsonb,
-    loaded_at      timestamptz not null
+    loaded_at      timestamptz not null default now()
 );
 create index if not exists quarantined_rows_dataset_date_idx on raw.quarantined_rows (dataset, date);

@@ -436,3 +436,26 @@ def test_metadata_missing_columns_names_the_file_and_what_it_has(tmp_path: Path)
     ) as raised:
         CsvProvider(tmp_path, metadata).metadata(["AAA"])
     assert str(metadata) in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "Symbol,Name,Sector,market_cap\nAAA,Aaa,Energy,1e9\nBBB,Bbb,Energy,lots\n",
+            "market_cap is not a number",
+        ),
+        ("Symbol,Name,Sector\nAAA,Aaa,Energy\nBBB,Bbb,Energy\naaa,Aaa again,Energy\n", "symbol listed twice"),
+    ],
+)
+def test_metadata_bad_values_name_the_row(tmp_path: Path, text: str, message: str) -> None:
+    metadata = write(tmp_path, "meta.csv", text)
+
+    with pytest.raises(MarketDataError, match=message) as raised:
+        CsvProvider(tmp_path, metadata).metadata(["AAA"])
+    assert raised.value.row == len(text.splitlines()) - 1
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(MarketDataError, match="CSV directory not found"):
+        CsvProvider(tmp_path / "nowhere").symbols()

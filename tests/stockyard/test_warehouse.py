@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 import pandas as pd
 import psycopg
@@ -11,6 +12,7 @@ import pytest
 
 from stockyard import warehouse
 from stockyard.marketdata.base import validated_history
+from stockyard.marketdata.sample import SampleProvider
 from stockyard.marketdata.schema import History, SymbolFailure
 
 START, END = date(2024, 1, 2), date(2024, 1, 5)
@@ -56,6 +58,12 @@ def history(
     )
 
 
+def load(
+    conn: psycopg.Connection, history: History, symbols: list[str], **window: Any
+) -> warehouse.LoadSummary:
+    return warehouse.load_history(conn, [(symbols, history)], **window)
+
+
 @pytest.fixture
 def conn(empty_database_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(empty_database_url) as connection:
@@ -70,18 +78,16 @@ def test_reloading_a_window_replaces_it(conn: psycopg.Connection) -> None:
     first = history(
         [bars("AAA", [10, 11, 12, 13]), bars("BBB", [20, 21])], [actions("AAA", "2024-01-03", 2, 0)]
     )
-    warehouse.load_history(conn, first, start=START, end=END, partition_key="w", symbols=["AAA", "BBB"])
-    summary = warehouse.load_history(
-        conn, first, start=START, end=END, partition_key="w", symbols=["AAA", "BBB"]
-    )
+    load(conn, first, ["AAA", "BBB"], start=START, end=END, partition_key="w")
+    summary = load(conn, first, ["AAA", "BBB"], start=START, end=END, partition_key="w")
 
-    assert (summary.bars, summary.actions, summary.symbols) == (6, 1, 2)
+    assert (summary.bars, summary.actions, len(summary.symbols)) == (6, 1, 2)
     assert (summary.first_date, summary.last_date) == (START, END)
     assert count(conn, "raw.daily_prices") == 6
     assert count(conn, "raw.corporate_actions") == 1
 
     corrected = history([bars("AAA", [10, 11, 12, 14]), bars("BBB", [20, 21])])
-    warehouse.load_history(conn, corrected, start=START, end=END, partition_key="w", symbols=["AAA", "BBB"])
+    load(conn, corrected, ["AAA", "BBB"], start=START, end=END, partition_key="w")
     close = conn.execute(
         "select close from raw.daily_prices where symbol = 'AAA' and date = %s", (END,)
     ).fetchone()
@@ -90,38 +96,29 @@ def test_reloading_a_window_replaces_it(conn: psycopg.Connection) -> None:
 
 
 def test_rows_outside_the_window_are_untouched(conn: psycopg.Connection) -> None:
-    warehouse.load_history(
-        conn,
-        history([bars("AAA", [10, 11, 12, 13])]),
-        start=START,
-        end=END,
-        partition_key="w",
-        symbols=["AAA"],
-    )
+    load(conn, history([bars("AAA", [10, 11, 12, 13])]), ["AAA"], start=START, end=END, partition_key="w")
     one_day = validated_history(
         [bars("AAA", [99], ["2024-01-05"])], [], [], provider="test", start=END, end=END
     )
-    warehouse.load_history(conn, one_day, start=END, end=END, partition_key="2024-01-05", symbols=["AAA"])
+    load(conn, one_day, ["AAA"], start=END, end=END, partition_key="2024-01-05")
     closes = [row[0] for row in conn.execute("select close from raw.daily_prices order by date")]
     assert closes == [10, 11, 12, 99]
 
 
 def test_a_symbol_the_provider_failed_keeps_its_previous_rows(conn: psycopg.Connection) -> None:
-    warehouse.load_history(
+    load(
         conn,
         history([bars("AAA", [10, 11]), bars("BBB", [20, 21])]),
+        ["AAA", "BBB"],
         start=START,
         end=END,
         partition_key="w",
-        symbols=["AAA", "BBB"],
     )
     outage = history(
         [bars("AAA", [10, 12])],
         failures=[SymbolFailure("BBB", "http://x/BBB", "HTTP 503 (symbol BBB)", "test")],
     )
-    summary = warehouse.load_history(
-        conn, outage, start=START, end=END, partition_key="w", symbols=["AAA", "BBB"]
-    )
+    summary = load(conn, outage, ["AAA", "BBB"], start=START, end=END, partition_key="w")
 
     assert summary.failed_symbols == ["BBB"]
     assert count(conn, "raw.daily_prices") == 4
@@ -134,33 +131,24 @@ def test_a_symbol_the_provider_failed_keeps_its_previous_rows(conn: psycopg.Conn
 def test_rejected_rows_are_quarantined_and_cleared_on_reload(conn: psycopg.Connection) -> None:
     bad = bars("AAA", [10, -11, 12, 13])
     returned = history([bad])
-    summary = warehouse.load_history(conn, returned, start=START, end=END, partition_key="w", symbols=["AAA"])
+    summary = load(conn, returned, ["AAA"], start=START, end=END, partition_key="w")
     assert summary.bars + summary.quarantined == len(bad), "loaded plus quarantined equals what was returned"
     row = conn.execute(
         "select rule, source, source_row, date, record->>'close' from raw.quarantined_rows"
     ).fetchone()
     assert row == ("non_positive_price", "test://AAA", 2, date(2024, 1, 3), "-11.0")
 
-    warehouse.load_history(
-        conn,
-        history([bars("AAA", [10, 11, 12, 13])]),
-        start=START,
-        end=END,
-        partition_key="w",
-        symbols=["AAA"],
-    )
+    load(conn, history([bars("AAA", [10, 11, 12, 13])]), ["AAA"], start=START, end=END, partition_key="w")
     assert count(conn, "raw.quarantined_rows") == 0
     assert count(conn, "raw.daily_prices") == 4
 
 
 def test_a_failed_load_leaves_the_previous_data(conn: psycopg.Connection) -> None:
-    warehouse.load_history(
-        conn, history([bars("AAA", [10, 11])]), start=START, end=END, partition_key="w", symbols=["AAA"]
-    )
+    load(conn, history([bars("AAA", [10, 11])]), ["AAA"], start=START, end=END, partition_key="w")
     broken = history([bars("AAA", [50, 51])])
     broken.bars["provider"] = None  # violates NOT NULL mid-COPY
     with pytest.raises(psycopg.errors.NotNullViolation):
-        warehouse.load_history(conn, broken, start=START, end=END, partition_key="w", symbols=["AAA"])
+        load(conn, broken, ["AAA"], start=START, end=END, partition_key="w")
     conn.rollback()
     assert [r[0] for r in conn.execute("select close from raw.daily_prices order by date")] == [10, 11]
 
@@ -181,3 +169,22 @@ def test_load_stocks_replaces_the_universe(conn: psycopg.Connection) -> None:
     warehouse.load_stocks(conn, metadata.iloc[:1], provider="sample", synthetic=True)
     assert warehouse.universe_symbols(conn) == ["AAA"]
     assert conn.execute("select is_synthetic from raw.stocks").fetchone() == (True,)
+
+
+def test_ingest_streams_chunks_of_symbols_into_one_load(conn: psycopg.Connection) -> None:
+    provider = SampleProvider(n_symbols=12, start=date(2024, 1, 2), end=date(2024, 2, 29))
+    symbols = provider.symbols()
+    summary = warehouse.ingest(
+        conn,
+        provider,
+        symbols,
+        start=date(2024, 1, 2),
+        end=date(2024, 2, 29),
+        partition_key="w",
+        chunk_size=5,
+    )
+    whole = provider.history(symbols, date(2024, 1, 2), date(2024, 2, 29))
+    assert summary.bars == len(whole.bars) == count(conn, "raw.daily_prices")
+    assert summary.actions == len(whole.actions) == count(conn, "raw.corporate_actions")
+    assert summary.served_by == {"sample": len(set(whole.bars["symbol"]))}
+    assert (summary.first_date, summary.last_date) == (date(2024, 1, 2), date(2024, 2, 29))
