@@ -16,6 +16,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,17 +54,40 @@ class Endpoints:
 
     def environment(self) -> dict[str, str]:
         """Variables that point child processes (Dagster, dbt, the API) at these services."""
-        info = psycopg.conninfo.conninfo_to_dict(self.database_url)
         return {
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "DAGSTER_DATABASE_URL": self.dagster_database_url,
-            "STOCKYARD_PG_HOST": str(info.get("host") or "127.0.0.1"),
-            "STOCKYARD_PG_PORT": str(info.get("port") or "5432"),
-            "STOCKYARD_PG_USER": str(info.get("user") or "postgres"),
-            "STOCKYARD_PG_PASSWORD": str(info.get("password") or ""),
-            "STOCKYARD_PG_DATABASE": str(info.get("dbname") or EMBEDDED_DATABASE),
+            **dbt_profile_environment(self.database_url),
         }
+
+
+def dbt_profile_environment(database_url: str) -> dict[str, str]:
+    """The STOCKYARD_PG_* variables dbt_project/profiles.yml reads, pointing dbt at `database_url`."""
+    info = psycopg.conninfo.conninfo_to_dict(database_url)
+    return {
+        "STOCKYARD_PG_HOST": str(info.get("host") or "127.0.0.1"),
+        "STOCKYARD_PG_PORT": str(info.get("port") or "5432"),
+        "STOCKYARD_PG_USER": str(info.get("user") or "postgres"),
+        "STOCKYARD_PG_PASSWORD": str(info.get("password") or ""),
+        "STOCKYARD_PG_DATABASE": str(info.get("dbname") or EMBEDDED_DATABASE),
+    }
+
+
+@contextmanager
+def dbt_pointed_at(database_url: str) -> Iterator[None]:
+    """Point dbt (in-process or a child) at `database_url` for the duration; the old values come back."""
+    variables = dbt_profile_environment(database_url)
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def sibling_database_url(database_url: str, suffix: str) -> str:

@@ -22,7 +22,7 @@ create or replace function {{ schema }}.ema_step(
     average double precision, value double precision, span integer, seed double precision
 ) returns double precision language plpgsql immutable parallel safe as $$
 declare
-    alpha constant double precision := 2.0 / (span + 1);
+    alpha constant double precision := 2 / (span + 1)::double precision;
 begin
     if value is null then
         return average;

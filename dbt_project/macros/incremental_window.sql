@@ -77,10 +77,9 @@
 {% endmacro %}
 
 
-{% macro in_written_rows(window, relation=none, scope='scope') %}
-    {#- The rows an incremental run writes: dates inside the window, and the whole history of the symbols
-        the scope restates (a filter on the `symbol` and `date` columns of `relation`, when given). -#}
-    {%- set prefix = relation ~ '.' if relation else '' %}
-    {{ prefix }}date between {{ window.start }} and {{ window.end }}
-    or {{ prefix }}symbol in (select symbol from {{ scope }} where restates_history)
+{% macro in_written_rows(window) %}
+    {#- The rows an incremental run writes, as a filter on `symbol` and `date`: dates inside the window, and
+        the whole history of the symbols the CTE `scope` (incremental_scope) restates. -#}
+    date between {{ window.start }} and {{ window.end }}
+    or symbol in (select symbol from scope where restates_history)
 {% endmacro %}

@@ -4,6 +4,7 @@ The assets are thin: providers, validation and loading are plain functions in `s
 """
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import dagster as dg
 
@@ -15,6 +16,8 @@ INGESTION_GROUP = "ingestion"
 STOCK_UNIVERSE = dg.AssetKey("stock_universe")
 RAW_DAILY_PRICES = dg.AssetKey("raw_daily_prices")
 RAW_CORPORATE_ACTIONS = dg.AssetKey("raw_corporate_actions")
+# The dbt source's freshness (dbt_project/models/staging/__sources.yml), shown on the asset in the UI.
+RAW_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(days=7), warn_window=timedelta(days=4))
 
 
 @dg.asset(
@@ -53,6 +56,7 @@ def build_price_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 description="Daily bars as traded (unadjusted OHLCV) per symbol and NYSE trading day, "
                 "in raw.daily_prices.",
                 kinds={"python", "postgres"},
+                freshness_policy=RAW_FRESHNESS,
             ),
             dg.AssetSpec(
                 RAW_CORPORATE_ACTIONS,

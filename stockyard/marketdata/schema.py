@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from stockyard.quality.rules import non_trading_day
+
 BAR_COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume"]
 ACTION_COLUMNS = ["symbol", "ex_date", "split_ratio", "cash_dividend"]
 METADATA_COLUMNS = ["symbol", "name", "sector", "industry", "market_cap", "currency", "exchange"]
@@ -170,8 +172,9 @@ def validate_bars(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split bars into rows that keep the standard schema's promises and rejected rows with their rule.
 
     Expects the standard columns plus lineage (`source`, `source_row`) and `provider`; `date` may be text.
-    Rules, first broken wins: unparseable date, non-numeric value, missing OHLC, non-positive price,
-    negative or fractional volume, high/low inconsistent with open/close, duplicated (symbol, date).
+    Rules, first broken wins: unparseable date, not an NYSE trading day, non-numeric value, missing OHLC,
+    non-positive price, negative or fractional volume, high/low inconsistent with open/close, duplicated
+    (symbol, date).
     """
     frame = frame.copy()
     rejects: list[pd.DataFrame] = []
@@ -189,6 +192,7 @@ def validate_bars(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     parsed_dates = pd.to_datetime(frame["date"], errors="coerce", format="mixed")
     set_aside(parsed_dates.isna(), "unparseable_date", "date is missing or not a date")
     frame["date"] = pd.to_datetime(frame["date"], format="mixed").dt.tz_localize(None).dt.normalize()
+    set_aside(non_trading_day(frame["date"]), "non_trading_day", "date is not an NYSE trading day")
 
     parsed, not_numeric = parse_numeric(frame, ["open", "high", "low", "close", "volume"])
     # Set aside before converting, so the quarantined record keeps the text that was not a number.

@@ -16,7 +16,8 @@ market_returns as (
     select
         date,
         count(*) as symbols_count,
-        avg(return_1d) as market_return_1d
+        -- Summed in a fixed order, so the result does not depend on how a run reads the rows.
+        avg(return_1d order by symbol) as market_return_1d
     from adjusted_prices
     where
         return_1d is not null

@@ -28,55 +28,106 @@ scope as (
 ),
 {%- endif %}
 
--- The bars to adjust: the window's, each symbol's last one before it (for the previous close), and the
--- whole history of restated symbols.
+-- The bars to adjust: the window's, each symbol's last one before it (for the previous close), the whole
+-- history of restated symbols, and the bars after the window (a backfill's actions need their closes).
 bars_in_scope as (
     select daily_prices.*
     from daily_prices
     {%- if window %}
     inner join scope
         on daily_prices.symbol = scope.symbol
-        and daily_prices.date between scope.read_from and scope.read_to
+        and daily_prices.date >= scope.read_from
     {%- endif %}
 ),
 
--- What each action multiplies the prices before its ex-date by: the dividend's share of the previous close
--- taken out, then the split. An action before a symbol's first bar adjusts nothing and drops out here.
-action_factors as (
-    select
-        corporate_actions.symbol,
-        corporate_actions.ex_date,
-        corporate_actions.split_ratio,
-        (1 - corporate_actions.cash_dividend / previous_bar.close) / corporate_actions.split_ratio
-            as price_factor
-    from corporate_actions
-    cross join lateral (
-        select daily_prices.close
-        from daily_prices
-        where
-            daily_prices.symbol = corporate_actions.symbol
-            and daily_prices.date < corporate_actions.ex_date
-        order by daily_prices.date desc
-        limit 1
-    ) as previous_bar
-),
-
--- A bar's factor is the product of the factors of every action going ex after it, so it is constant from
--- one ex-date up to the day before the next.
-adjustment_periods as (
+-- Each symbol's bars and corporate actions on one time line. On an ex-date the action comes first: that
+-- day's bar already trades without the dividend and after the split.
+timeline as (
     select
         symbol,
-        lag(ex_date, 1, '-infinity'::date) over (partition by symbol order by ex_date) as applies_from,
-        ex_date as applies_before,
-        {{ target.schema }}.product(price_factor) over later_actions as price_adjustment_factor,
-        {{ target.schema }}.product(split_ratio) over later_actions as volume_adjustment_factor
+        date,
+        1 as event_order,
+        close,
+        null::double precision as split_ratio,
+        null::double precision as cash_dividend
+    from bars_in_scope
+    union all
+    select
+        symbol,
+        ex_date as date,
+        0 as event_order,
+        null::double precision as close,
+        split_ratio,
+        cash_dividend
+    from corporate_actions
+),
+
+-- Bars counted along the time line: an action shares bars_through with the last bar before it (whose close
+-- its dividend is measured against) and bars_before with the first bar on or after its ex-date.
+timeline_counted as (
+    select
+        *,
+        count(close) over through_event as bars_through,
+        count(close) over before_event as bars_before
+    from timeline
+    window
+        through_event as (
+            partition by symbol order by date, event_order rows between unbounded preceding and current row
+        ),
+        before_event as (
+            partition by symbol order by date, event_order rows between unbounded preceding and 1 preceding
+        )
+),
+
+-- The close each action's dividend is measured against: that of the last bar before it.
+timeline_with_previous_close as (
+    select
+        symbol,
+        date,
+        event_order,
+        bars_before,
+        split_ratio,
+        cash_dividend,
+        max(close) over (partition by symbol, bars_through) as previous_close
+    from timeline_counted
+),
+
+-- What each action multiplies the prices before its ex-date by: the dividend's share of the previous close
+-- taken out, then divided by the split ratio. A dividend not below the previous close is a data error
+-- (the dividends_below_previous_close test warns of it) and only its split is applied. Null for bars.
+action_factors as (
+    select
+        symbol,
+        date,
+        event_order,
+        bars_before,
+        split_ratio,
+        case
+            when cash_dividend < previous_close then (1 - cash_dividend / previous_close) / split_ratio
+            else 1 / split_ratio
+        end as price_factor
+    from timeline_with_previous_close
+),
+
+-- A bar's factors: the products over every action after it on the time line, and over the actions going ex
+-- since the previous bar (what the previous close is adjusted by for the day's return).
+bar_factors as (
+    select
+        symbol,
+        date,
+        event_order,
+        coalesce({{ target.schema }}.product(price_factor) over later_events, 1) as price_adjustment_factor,
+        coalesce({{ target.schema }}.product(split_ratio) over later_events, 1) as volume_adjustment_factor,
+        coalesce({{ target.schema }}.product(price_factor) over (partition by symbol, bars_before), 1)
+            as since_previous_bar_factor
     from action_factors
-    window later_actions as (
-        partition by symbol order by ex_date desc rows between unbounded preceding and current row
+    window later_events as (
+        partition by symbol order by date desc, event_order desc
+        rows between unbounded preceding and 1 preceding
     )
 ),
 
-bars_with_factors as (
+adjusted_prices as (
     select
         bars_in_scope.symbol,
         bars_in_scope.date,
@@ -85,17 +136,26 @@ bars_with_factors as (
         bars_in_scope.low,
         bars_in_scope.close,
         bars_in_scope.volume,
-        coalesce(adjustment_periods.price_adjustment_factor, 1) as price_adjustment_factor,
-        coalesce(adjustment_periods.volume_adjustment_factor, 1) as volume_adjustment_factor,
+        bar_factors.price_adjustment_factor,
+        bar_factors.volume_adjustment_factor,
+        bar_factors.since_previous_bar_factor,
+        bars_in_scope.open * bar_factors.price_adjustment_factor as adj_open,
+        bars_in_scope.high * bar_factors.price_adjustment_factor as adj_high,
+        bars_in_scope.low * bar_factors.price_adjustment_factor as adj_low,
+        bars_in_scope.close * bar_factors.price_adjustment_factor as adj_close,
+        bars_in_scope.volume * bar_factors.volume_adjustment_factor as adj_volume,
         bars_in_scope.provider
     from bars_in_scope
-    left join adjustment_periods
-        on bars_in_scope.symbol = adjustment_periods.symbol
-        and bars_in_scope.date >= adjustment_periods.applies_from
-        and bars_in_scope.date < adjustment_periods.applies_before
+    inner join bar_factors
+        on bars_in_scope.symbol = bar_factors.symbol
+        and bars_in_scope.date = bar_factors.date
+        and bar_factors.event_order = 1
 ),
 
-adjusted_prices as (
+-- The day's return from the as-traded closes and the day's actions, adj_close / previous adj_close - 1 written
+-- so that it does not depend on later actions: a new split or dividend rescales the adjusted prices but
+-- leaves every earlier return exactly as it was.
+with_returns as (
     select
         symbol,
         date,
@@ -106,20 +166,14 @@ adjusted_prices as (
         volume,
         price_adjustment_factor,
         volume_adjustment_factor,
-        open * price_adjustment_factor as adj_open,
-        high * price_adjustment_factor as adj_high,
-        low * price_adjustment_factor as adj_low,
-        close * price_adjustment_factor as adj_close,
-        volume * volume_adjustment_factor as adj_volume,
-        provider
-    from bars_with_factors
-),
-
-with_returns as (
-    select
-        *,
+        adj_open,
+        adj_high,
+        adj_low,
+        adj_close,
+        adj_volume,
+        provider,
         lag(adj_close) over symbol_history as previous_adj_close,
-        adj_close / lag(adj_close) over symbol_history - 1 as return_1d
+        close / (lag(close) over symbol_history * since_previous_bar_factor) - 1 as return_1d
     from adjusted_prices
     window symbol_history as (partition by symbol order by date)
 )

@@ -51,6 +51,7 @@ prices_in_scope as (
         adjusted_prices.adj_low,
         adjusted_prices.adj_close,
         adjusted_prices.previous_adj_close,
+        {{ 'coalesce(stored_states.history_days, 0)' if resumes_stored_state else '0' }} as history_days_seed,
         {%- for state in states %}
         {{ 'stored_states.' ~ state if resumes_stored_state else 'null::double precision' }} as {{ state }}_seed
         {{- ',' if not loop.last }}
@@ -91,6 +92,7 @@ averages as (
     select
         symbol,
         date,
+        history_days_seed + row_number() over symbol_history as history_days,
         {{ target.schema }}.ema(adj_close, 12, ema_12_seed) over symbol_history as ema_12,
         {{ target.schema }}.ema(adj_close, 26, ema_26_seed) over symbol_history as ema_26,
         {{ target.schema }}.wilder_average(gain, 14, avg_gain_14_seed) over symbol_history as avg_gain_14,
@@ -107,6 +109,7 @@ smoothed as (
     select
         symbol,
         date,
+        history_days,
         ema_12,
         ema_26,
         {{ target.schema }}.ema(ema_12 - ema_26, 9, macd_signal_seed) over (

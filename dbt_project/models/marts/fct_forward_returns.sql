@@ -40,7 +40,7 @@ prices_in_scope as (
     select
         adjusted_prices.symbol,
         adjusted_prices.date,
-        adjusted_prices.adj_close
+        adjusted_prices.return_1d
     from adjusted_prices
     {%- if window %}
     cross join dates_in_scope
@@ -48,16 +48,26 @@ prices_in_scope as (
     {%- endif %}
 ),
 
+-- Compounded from the daily returns, which a later split or dividend leaves as they are (a ratio of
+-- adjusted closes would move in the last digits when one rescales them); null until all the days exist.
 forward_returns as (
     select
         symbol,
         date,
         {%- for horizon in horizons %}
-        lead(adj_close, {{ horizon }}) over symbol_history / adj_close - 1 as forward_return_{{ horizon }}d
+        case
+            when count(return_1d) over next_{{ horizon }}_days = {{ horizon }}
+                then {{ target.schema }}.product(1 + return_1d) over next_{{ horizon }}_days - 1
+        end as forward_return_{{ horizon }}d
         {{- ',' if not loop.last }}
         {%- endfor %}
     from prices_in_scope
-    window symbol_history as (partition by symbol order by date)
+    window
+        symbol_history as (partition by symbol order by date),
+        {%- for horizon in horizons %}
+        next_{{ horizon }}_days as (symbol_history rows between 1 following and {{ horizon }} following)
+        {{- ',' if not loop.last }}
+        {%- endfor %}
 ),
 
 excess_returns as (
@@ -72,7 +82,10 @@ excess_returns as (
     {%- if window %}
     where date between (select rewrite_from from dates_in_scope) and {{ window.end }}
     {%- endif %}
-    window same_date as (partition by date)
+    -- Summed in a fixed order, so the mean does not depend on how a run reads the rows.
+    window same_date as (
+        partition by date order by symbol rows between unbounded preceding and unbounded following
+    )
 )
 
 select * from excess_returns

@@ -23,6 +23,7 @@ stocks as (
 sector_members as (
     select
         daily_prices.date,
+        daily_prices.symbol,
         coalesce(stocks.sector, 'Unclassified') as sector,
         daily_prices.return_1d,
         stocks.market_cap
@@ -38,9 +39,10 @@ sector_daily as (
         sector,
         date,
         count(*) as symbols_count,
-        avg(return_1d) as mean_return_1d,
+        -- Sums in a fixed order, so the result does not depend on how a run reads the rows.
+        avg(return_1d order by symbol) as mean_return_1d,
         count(*) filter (where return_1d > 0)::double precision / nullif(count(return_1d), 0) as advancers_share,
-        sum(market_cap) as total_market_cap
+        sum(market_cap order by symbol) as total_market_cap
     from sector_members
     group by sector, date
 )

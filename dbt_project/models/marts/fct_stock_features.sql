@@ -11,14 +11,13 @@
 -- depends_on: {{ ref('stg_market__corporate_actions') }}
 {%- set window = date_window() %}
 {%- set restates_history = window is not none and is_incremental() %}
-{#- The longest look-back a feature needs: 252 trading days (a year) before the date. -#}
-{%- set longest_window = 252 %}
-{#- Ranked across symbols per date; all scale-free (see restated_history). -#}
+{#- The longest look-back a feature needs: a year of trading days before the date. -#}
+{%- set year = 252 %}
+{#- Ranked across symbols per date. All scale-free, see ranks. -#}
 {%- set ranked_features = [
-    'return_1d', 'return_5d', 'return_21d', 'return_63d', 'return_252d', 'momentum_12_1',
-    'volatility_21d', 'volatility_63d', 'close_to_sma_20', 'close_to_sma_50', 'close_to_sma_200',
-    'rsi_14', 'bollinger_percent_b', 'volume_zscore_20d', 'distance_from_52w_high', 'distance_from_52w_low',
-    'beta_63d',
+    'return_5d', 'return_21d', 'return_63d', 'return_252d', 'momentum_12_1', 'volatility_21d', 'volatility_63d',
+    'close_to_sma_50', 'close_to_sma_200', 'rsi_14', 'bollinger_percent_b', 'volume_zscore_20d',
+    'distance_from_52w_high', 'beta_63d',
 ] %}
 
 with
@@ -39,14 +38,13 @@ market_returns as (
 
 scope as (
     {{ incremental_scope(
-        ref('int_prices_adjusted'), window, trading_days_before=longest_window, restate_history=is_incremental()
+        ref('int_prices_adjusted'), window, trading_days_before=year, restate_history=is_incremental()
     ) }}
 ),
 {%- endif %}
 
--- The window's rows with the year of history before them; history_days counts each symbol's rows up to
--- the date, so a feature is null until its window is full. The scope reads a full year, or the symbol's
--- whole history when it is shorter, so the count is exact wherever it decides.
+-- The rows to compute with the year of history before them, and the symbol's running states. A feature is
+-- null until history_days (the symbol's trading days so far) fills its window.
 prices_in_scope as (
     select
         adjusted_prices.symbol,
@@ -58,65 +56,80 @@ prices_in_scope as (
         adjusted_prices.return_1d,
         ln(adjusted_prices.adj_close / adjusted_prices.previous_adj_close) as log_return_1d,
         market_returns.market_return_1d,
-        row_number() over (partition by adjusted_prices.symbol order by adjusted_prices.date) as history_days
+        smoothed_prices.history_days,
+        smoothed_prices.ema_12,
+        smoothed_prices.ema_26,
+        smoothed_prices.macd_signal,
+        smoothed_prices.avg_gain_14,
+        smoothed_prices.avg_loss_14,
+        smoothed_prices.atr_14
     from adjusted_prices
     {%- if window %}
     inner join scope
         on adjusted_prices.symbol = scope.symbol
         and adjusted_prices.date between scope.read_from and scope.read_to
     {%- endif %}
+    inner join smoothed_prices
+        on adjusted_prices.symbol = smoothed_prices.symbol
+        and adjusted_prices.date = smoothed_prices.date
     left join market_returns on adjusted_prices.date = market_returns.date
 ),
 
-rolling_features as (
+-- The year's high and low in linear time (van Herk / Gil-Werman): cut each symbol's rows into blocks of a
+-- year. The year ending on a row spans the end of the previous block from the row a year back and the start
+-- of its own block up to the row, so its extreme is the larger of a running extreme from the block's end
+-- backwards, taken a year back, and one from the block's start forwards, taken on the row.
+block_extremes as (
     select
         symbol,
         date,
-        history_days,
-        adj_close,
-        return_1d,
+        max(adj_high) over block_to_date as block_high_to_date,
+        min(adj_low) over block_to_date as block_low_to_date,
+        max(adj_high) over block_from_date as block_high_from_date,
+        min(adj_low) over block_from_date as block_low_from_date
+    from prices_in_scope
+    window
+        block_to_date as (
+            partition by symbol, (history_days - 1) / {{ year }} order by date
+            rows between unbounded preceding and current row
+        ),
+        block_from_date as (
+            partition by symbol, (history_days - 1) / {{ year }} order by date desc
+            rows between unbounded preceding and current row
+        )
+),
+
+year_extremes as (
+    select
+        symbol,
+        date,
+        greatest(block_high_to_date, lag(block_high_from_date, {{ year - 1 }}) over symbol_history) as high_52w,
+        least(block_low_to_date, lag(block_low_from_date, {{ year - 1 }}) over symbol_history) as low_52w
+    from block_extremes
+    window symbol_history as (partition by symbol order by date)
+),
+
+rolling_statistics as (
+    select
+        prices_in_scope.*,
         {%- for days in [5, 21, 63, 252] %}
-        adj_close / lag(adj_close, {{ days }}) over symbol_history - 1 as return_{{ days }}d,
+        lag(adj_close, {{ days }}) over symbol_history as adj_close_{{ days }}d_ago,
         {%- endfor %}
-        log_return_1d,
-        lag(adj_close, 21) over symbol_history / lag(adj_close, 252) over symbol_history - 1 as momentum_12_1,
-        case
-            when history_days > 21 then sqrt(252) * stddev_samp(log_return_1d) over last_21_days
-        end as volatility_21d,
-        case
-            when history_days > 63 then sqrt(252) * stddev_samp(log_return_1d) over last_63_days
-        end as volatility_63d,
         {%- for days in [5, 10, 20, 50, 200] %}
-        case
-            when history_days >= {{ days }} then adj_close / avg(adj_close) over last_{{ days }}_days
-        end as close_to_sma_{{ days }},
+        {{ moving_aggregate('avg', 'adj_close', 'last_' ~ days ~ '_days') }} as sma_{{ days }},
         {%- endfor %}
-        case
-            when history_days >= 20
-                then (adj_close - avg(adj_close) over last_20_days)
-                / nullif(4 * stddev_pop(adj_close) over last_20_days, 0) + 0.5
-        end as bollinger_percent_b,
-        case
-            when history_days >= 20
-                then (adj_volume - avg(adj_volume) over last_20_days)
-                / nullif(stddev_samp(adj_volume) over last_20_days, 0)
-        end as volume_zscore_20d,
-        case
-            when history_days >= 252 then adj_close / max(adj_high) over last_252_days - 1
-        end as distance_from_52w_high,
-        case
-            when history_days >= 252 then adj_close / min(adj_low) over last_252_days - 1
-        end as distance_from_52w_low,
-        case
-            when history_days > 63 then regr_slope(return_1d, market_return_1d) over last_63_days
-        end as beta_63d,
-        case
-            when history_days > 63 then corr(return_1d, market_return_1d) over last_63_days
-        end as correlation_63d
+        {{ moving_aggregate('stddev_pop', 'adj_close', 'last_20_days') }} as close_stddev_20d,
+        {{ moving_aggregate('avg', 'adj_volume', 'last_20_days') }} as volume_mean_20d,
+        {{ moving_aggregate('stddev_samp', 'adj_volume', 'last_20_days') }} as volume_stddev_20d,
+        {{ moving_aggregate('stddev_samp', 'log_return_1d', 'last_21_days') }} as log_return_stddev_21d,
+        {{ moving_aggregate('stddev_samp', 'log_return_1d', 'last_63_days') }} as log_return_stddev_63d,
+        -- Against the equal-weight market: the regression slope (covariance over the market's variance).
+        regr_slope(return_1d, market_return_1d) over last_63_days as market_beta_63d,
+        corr(return_1d, market_return_1d) over last_63_days as market_correlation_63d
     from prices_in_scope
     window
         symbol_history as (partition by symbol order by date),
-        {%- for days in [5, 10, 20, 21, 50, 63, 200, 252] %}
+        {%- for days in [5, 10, 20, 21, 50, 63, 200] %}
         last_{{ days }}_days as (symbol_history rows between {{ days - 1 }} preceding and current row)
         {{- ',' if not loop.last }}
         {%- endfor %}
@@ -124,49 +137,79 @@ rolling_features as (
 
 features as (
     select
-        rolling_features.symbol,
-        rolling_features.date,
-        rolling_features.return_1d,
-        rolling_features.return_5d,
-        rolling_features.return_21d,
-        rolling_features.return_63d,
-        rolling_features.return_252d,
-        rolling_features.log_return_1d,
-        rolling_features.momentum_12_1,
-        rolling_features.volatility_21d,
-        rolling_features.volatility_63d,
-        rolling_features.close_to_sma_5,
-        rolling_features.close_to_sma_10,
-        rolling_features.close_to_sma_20,
-        rolling_features.close_to_sma_50,
-        rolling_features.close_to_sma_200,
+        rolling_statistics.symbol,
+        rolling_statistics.date,
+        rolling_statistics.history_days,
+        rolling_statistics.return_1d,
+        {%- for days in [5, 21, 63, 252] %}
+        rolling_statistics.adj_close / rolling_statistics.adj_close_{{ days }}d_ago - 1 as return_{{ days }}d,
+        {%- endfor %}
+        rolling_statistics.log_return_1d,
+        -- The year's return without its last month: from 252 to 21 trading days ago.
+        rolling_statistics.adj_close_21d_ago / rolling_statistics.adj_close_252d_ago - 1 as momentum_12_1,
         case
-            when rolling_features.history_days >= 26 then smoothed_prices.ema_12 - smoothed_prices.ema_26
+            when rolling_statistics.history_days > 21 then sqrt(252) * rolling_statistics.log_return_stddev_21d
+        end as volatility_21d,
+        case
+            when rolling_statistics.history_days > 63 then sqrt(252) * rolling_statistics.log_return_stddev_63d
+        end as volatility_63d,
+        {%- for days in [5, 10, 20, 50, 200] %}
+        case
+            when rolling_statistics.history_days >= {{ days }}
+                then rolling_statistics.adj_close / rolling_statistics.sma_{{ days }}
+        end as close_to_sma_{{ days }},
+        {%- endfor %}
+        case
+            when rolling_statistics.history_days >= 26 then rolling_statistics.ema_12 - rolling_statistics.ema_26
         end as macd,
         case
-            when rolling_features.history_days >= 26 + 9 - 1 then smoothed_prices.macd_signal
+            when rolling_statistics.history_days >= 26 + 9 - 1 then rolling_statistics.macd_signal
         end as macd_signal,
-        100 * smoothed_prices.avg_gain_14
-        / nullif(smoothed_prices.avg_gain_14 + smoothed_prices.avg_loss_14, 0) as rsi_14,
-        rolling_features.bollinger_percent_b,
-        smoothed_prices.atr_14,
-        rolling_features.volume_zscore_20d,
-        rolling_features.distance_from_52w_high,
-        rolling_features.distance_from_52w_low,
-        rolling_features.beta_63d,
-        rolling_features.correlation_63d
-    from rolling_features
-    inner join smoothed_prices
-        on rolling_features.symbol = smoothed_prices.symbol
-        and rolling_features.date = smoothed_prices.date
+        100 * rolling_statistics.avg_gain_14
+        / nullif(rolling_statistics.avg_gain_14 + rolling_statistics.avg_loss_14, 0) as rsi_14,
+        -- Where the close sits in the Bollinger band (20 days, 2 population standard deviations): 0 on the
+        -- lower band, 1 on the upper.
+        case
+            when rolling_statistics.history_days >= 20
+                then (rolling_statistics.adj_close - rolling_statistics.sma_20)
+                / nullif(4 * rolling_statistics.close_stddev_20d, 0) + 0.5
+        end as bollinger_percent_b,
+        rolling_statistics.atr_14,
+        case
+            when rolling_statistics.history_days >= 20
+                then (rolling_statistics.adj_volume - rolling_statistics.volume_mean_20d)
+                / nullif(rolling_statistics.volume_stddev_20d, 0)
+        end as volume_zscore_20d,
+        case
+            when rolling_statistics.history_days >= {{ year }}
+                then rolling_statistics.adj_close / year_extremes.high_52w - 1
+        end as distance_from_52w_high,
+        case
+            when rolling_statistics.history_days >= {{ year }}
+                then rolling_statistics.adj_close / year_extremes.low_52w - 1
+        end as distance_from_52w_low,
+        case when rolling_statistics.history_days > 63 then rolling_statistics.market_beta_63d end as beta_63d,
+        case
+            when rolling_statistics.history_days > 63 then rolling_statistics.market_correlation_63d
+        end as correlation_63d
+    from rolling_statistics
+    inner join year_extremes
+        on rolling_statistics.symbol = year_extremes.symbol
+        and rolling_statistics.date = year_extremes.date
+),
+
+features_to_write as (
+    select * from features
     {%- if window %}
-    where {{ in_written_rows(window, relation='rolling_features') }}
+    where {{ in_written_rows(window) }}
     {%- endif %}
 ),
 
-ranked as (
+-- Cross-sectional ranks, sorted on the ranked columns alone (narrow rows sort fast).
+ranks as (
     select
-        *,
+        symbol,
+        date,
         {%- for feature in ranked_features %}
         case
             when {{ feature }} is not null
@@ -174,35 +217,39 @@ ranked as (
         end as {{ feature }}_rank
         {{- ',' if not loop.last }}
         {%- endfor %}
-    from features
+    from features_to_write
     {%- if restates_history %}
     where date between {{ window.start }} and {{ window.end }}
-    {%- endif %}
-)
 
-{%- if restates_history %},
+    union all
 
--- Rows before the window of symbols a new split or dividend restated: their adjusted prices were all
--- rescaled by the same factor, which changes the price-level features (macd, macd_signal, atr_14) but none
--- of the ranked ones, so the ranks stored for them still hold.
-restated_history as (
+    -- Rows before the window of the symbols a new split or dividend restated: all their adjusted prices were
+    -- rescaled by one factor, which changes the price-level features (macd, macd_signal, atr_14) but none of
+    -- the ranked ones beyond rounding, so the ranks stored for those rows still hold.
     select
-        features.*,
+        stored.symbol,
+        stored.date,
         {%- for feature in ranked_features %}
         stored.{{ feature }}_rank
         {{- ',' if not loop.last }}
         {%- endfor %}
-    from features
-    inner join {{ this }} as stored
-        on features.symbol = stored.symbol
-        and features.date = stored.date
-    where features.date < {{ window.start }}
+    from {{ this }} as stored
+    inner join scope on stored.symbol = scope.symbol
+    where scope.restates_history and stored.date < {{ window.start }}
+    {%- endif %}
+),
+
+final as (
+    select
+        features_to_write.*,
+        {%- for feature in ranked_features %}
+        ranks.{{ feature }}_rank
+        {{- ',' if not loop.last }}
+        {%- endfor %}
+    from features_to_write
+    inner join ranks
+        on features_to_write.symbol = ranks.symbol
+        and features_to_write.date = ranks.date
 )
 
-select * from ranked
-union all
-select * from restated_history
-{%- else %}
-
-select * from ranked
-{%- endif %}
+select * from final

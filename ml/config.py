@@ -1,0 +1,183 @@
+"""Settings of the ML layer: where MLflow lives (environment, prefix STOCKYARD_ML_) and the frozen configs of
+the dataset, the walk-forward evaluation and each model family (logged with every run as config.json)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stockyard.services import resolve_endpoints
+from stockyard.settings import Settings
+
+
+class MLSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STOCKYARD_ML_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    tracking_uri: str | None = Field(
+        default=None,
+        description="An MLflow tracking server (http://host:5000); unset: the PostgreSQL database "
+        "<warehouse>_mlflow beside the warehouse.",
+    )
+    artifact_root: Path | None = Field(
+        default=None, description="Artifact folder for the experiments; default <state_dir>/mlflow-artifacts."
+    )
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 5000
+    horizon: int = Field(default=5, ge=1, description="Trading days of the forward excess return to predict.")
+    promotion_metric: str = "rank_ic"
+    promotion_min_improvement: float = Field(default=0.005, ge=0.0)
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Where runs, models and artifacts go, and the URL of the UI that shows them."""
+
+    tracking_uri: str
+    # Experiments created here store their artifacts under this folder; None leaves it to a remote server.
+    artifact_root: Path | None
+    ui_url: str
+
+    @property
+    def is_remote(self) -> bool:
+        return self.tracking_uri.startswith(("http://", "https://"))
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, ml: MLSettings | None = None) -> TrackingConfig:
+        settings = settings or Settings()
+        ml = ml or MLSettings()
+        if ml.tracking_uri:
+            remote = ml.tracking_uri.startswith(("http://", "https://"))
+            return cls(
+                tracking_uri=ml.tracking_uri,
+                artifact_root=ml.artifact_root,
+                ui_url=ml.tracking_uri if remote else f"http://{ml.ui_host}:{ml.ui_port}",
+            )
+        return cls.for_database(
+            resolve_endpoints(settings).mlflow_database_url,
+            artifact_root=ml.artifact_root or settings.state_dir / "mlflow-artifacts",
+            ui_url=f"http://{ml.ui_host}:{ml.ui_port}",
+        )
+
+    @classmethod
+    def for_database(
+        cls, mlflow_database_url: str, *, artifact_root: Path, ui_url: str = "http://127.0.0.1:5000"
+    ) -> TrackingConfig:
+        return cls(tracking_uri=mlflow_database_url, artifact_root=artifact_root.resolve(), ui_url=ui_url)
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    horizon: int = 5
+    # Normalized features and labels are clipped to this many cross-sectional standard deviations.
+    clip: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.horizon not in (1, 5, 21):
+            raise ValueError(f"marts.fct_forward_returns has horizons 1, 5 and 21, not {self.horizon}")
+        if self.clip <= 0:
+            raise ValueError("clip must be positive")
+
+
+@dataclass(frozen=True)
+class WalkForwardConfig:
+    """Expanding-window walk-forward over trading dates: n_folds consecutive test blocks at the end."""
+
+    n_folds: int = 4
+    test_days: int = 126
+    validation_days: int = 63
+    # Dates dropped between train and validation and between validation and test; None means the horizon.
+    purge_days: int | None = None
+    min_train_days: int = 252
+    # Rolling instead of expanding training window when set.
+    max_train_days: int | None = None
+
+    def __post_init__(self) -> None:
+        if min(self.n_folds, self.test_days, self.validation_days, self.min_train_days) < 1:
+            raise ValueError("n_folds, test_days, validation_days and min_train_days must be at least 1")
+        if self.max_train_days is not None and self.max_train_days < self.min_train_days:
+            raise ValueError("max_train_days must be at least min_train_days")
+
+    def purge(self, horizon: int) -> int:
+        purge = horizon if self.purge_days is None else self.purge_days
+        if purge < horizon:
+            raise ValueError(
+                f"purge_days {purge} is shorter than the label horizon {horizon}: labels would leak"
+            )
+        return purge
+
+
+@dataclass(frozen=True)
+class XGBoostConfig:
+    objective: Literal["regression", "ranking"] = "regression"
+    n_estimators: int = 300
+    learning_rate: float = 0.05
+    max_depth: int = 4
+    min_child_weight: float = 50.0
+    # Half the rows and features per tree: about half the time per round, and less fitting of noise.
+    subsample: float = 0.5
+    colsample_bytree: float = 0.5
+    reg_lambda: float = 10.0
+    max_bin: int = 64
+    # Rounds without a better validation rank IC before boosting stops.
+    early_stopping_rounds: int = 25
+    # Relevance grades per date (quantiles of the target) for the ranking objective.
+    ranking_grades: int = 5
+    n_jobs: int | None = None
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    sequence_length: int = 20
+    hidden_size: int = 32
+    num_layers: int = 1
+    dropout: float = 0.0
+    epochs: int = 8
+    # Rows drawn (without replacement) for each epoch; None uses every training row.
+    samples_per_epoch: int | None = 200_000
+    batch_size: int = 1024
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    # Epochs without a better validation rank IC before training stops.
+    patience: int = 3
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # CPU threads while training and predicting; None keeps torch's default (one per core). Small models
+    # run faster on one thread.
+    n_threads: int | None = None
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class ProphetConfig:
+    forecast_days: int = 21
+    # Trading days of price history each per-symbol model is fitted on.
+    history_days: int = 756
+    min_history_days: int = 126
+    interval_width: float = 0.8
+    uncertainty_samples: int = 200
+    changepoint_prior_scale: float = 0.05
+    # A year's seasonality fitted on a few years of one stock's prices is noise.
+    yearly_seasonality: bool = False
+    weekly_seasonality: bool = True
+    # Worker processes; None means one per core.
+    n_jobs: int | None = None
+    symbols_per_task: int = 8
+    seed: int = 7
+
+
+ModelConfig = XGBoostConfig | LSTMConfig | ProphetConfig
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything a training run depends on besides the data, as logged in config.json."""
+
+    model: ModelConfig
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    walk_forward: WalkForwardConfig = field(default_factory=WalkForwardConfig)

@@ -1,0 +1,275 @@
+"""Training frames from the dbt marts: features of `marts.fct_stock_features`, the forward excess return of
+`marts.fct_forward_returns` as the target, both normalized across the symbols of each date.
+
+A dataset carries a fingerprint (a hash of the query, the date window and the raw layer's last load time) so
+every run records which data it saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ml.config import DatasetConfig
+
+FEATURES_TABLE = "marts.fct_stock_features"
+FORWARD_RETURNS_TABLE = "marts.fct_forward_returns"
+PRICES_TABLE = "marts.fct_daily_prices"
+
+BOOKKEEPING_COLUMNS = ("symbol", "date", "history_days", "loaded_at")
+# Price levels in back-adjusted dollars: a later split or dividend rescales them, so their value on a date
+# carries news from after it. They enter as ratios to the adjusted close of the same date instead.
+PRICE_LEVEL_COLUMNS = ("macd", "macd_signal", "atr_14")
+EXCLUDED_COLUMNS = frozenset(BOOKKEEPING_COLUMNS + PRICE_LEVEL_COLUMNS)
+NUMERIC_TYPES = ("double precision", "real", "numeric", "integer", "bigint", "smallint")
+
+# Columns of a dataset frame besides the features.
+CLOSE = "close"  # adjusted close, for price models and scale-free ratios
+TARGET = "target"  # forward excess return over the horizon, as is
+LABEL = "label"  # the target normalized across the date's symbols, what models are trained on
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"window end {self.end} is before its start {self.start}")
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One row per (date, symbol), sorted by date then symbol: `date`, `symbol`, `close`, the features
+    (normalized per date), `target` and `label` (missing for the last `horizon` dates)."""
+
+    frame: pd.DataFrame
+    features: tuple[str, ...]
+    config: DatasetConfig
+    window: DateWindow
+    fingerprint: str
+
+    @property
+    def horizon(self) -> int:
+        return self.config.horizon
+
+    @cached_property
+    def dates(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(self.frame["date"].unique())
+
+    @cached_property
+    def labelled_dates(self) -> pd.DatetimeIndex:
+        """Dates on which the target is known for at least one symbol: the ones splits are made of."""
+        return pd.DatetimeIndex(self.frame.loc[self.frame[TARGET].notna(), "date"].unique())
+
+    def rows(self, dates: pd.DatetimeIndex) -> pd.DataFrame:
+        return self.frame.loc[self.frame["date"].isin(dates)]
+
+
+def feature_columns(conn: psycopg.Connection) -> list[str]:
+    """Every numeric column of the features mart that is not excluded, with the price levels as ratios."""
+    schema, table = FEATURES_TABLE.split(".")
+    rows = conn.execute(
+        """
+        select column_name, data_type from information_schema.columns
+        where table_schema = %s and table_name = %s
+        order by ordinal_position
+        """,
+        (schema, table),
+    ).fetchall()
+    if not rows:
+        raise LookupError(f"{FEATURES_TABLE} does not exist: build the dbt marts first")
+    numeric = [name for name, data_type in rows if data_type in NUMERIC_TYPES]
+    ratios = [f"{name}_to_close" for name in numeric if name in PRICE_LEVEL_COLUMNS]
+    return [name for name in numeric if name not in EXCLUDED_COLUMNS] + ratios
+
+
+def dataset_query(features: Sequence[str], horizon: int) -> str:
+    """The query of a dataset: features, adjusted close and target of the dates between two parameters.
+
+    Features are sent as `real`: they are kept as float32, and PostgreSQL writes half the text for them.
+    """
+    selected = [
+        f"(features.{name[: -len('_to_close')]} / nullif(prices.adj_close, 0))::real as {name}"
+        if name.endswith("_to_close") and name[: -len("_to_close")] in PRICE_LEVEL_COLUMNS
+        else f"features.{name}::real as {name}"
+        for name in features
+    ]
+    columns = ",\n    ".join(
+        [
+            "features.date",
+            "features.symbol",
+            f"prices.adj_close as {CLOSE}",
+            *selected,
+            f"forward.excess_forward_return_{horizon}d as {TARGET}",
+        ]
+    )
+    return (
+        f"select\n    {columns}\n"
+        f"from {FEATURES_TABLE} as features\n"
+        f"inner join {PRICES_TABLE} as prices\n"
+        "    on features.symbol = prices.symbol and features.date = prices.date\n"
+        f"left join {FORWARD_RETURNS_TABLE} as forward\n"
+        "    on features.symbol = forward.symbol and features.date = forward.date\n"
+        "where features.date between %s and %s\n"
+        "order by features.date, features.symbol"
+    )
+
+
+def last_load_time(conn: psycopg.Connection) -> datetime | None:
+    """When the raw prices or corporate actions the marts are built from last changed."""
+    row = conn.execute(
+        """
+        select greatest(
+            (select max(loaded_at) from raw.daily_prices),
+            (select max(loaded_at) from raw.corporate_actions)
+        )
+        """
+    ).fetchone()
+    return row[0] if row else None
+
+
+def dataset_fingerprint(query: str, window: DateWindow, last_loaded_at: datetime | None) -> str:
+    payload = json.dumps(
+        {
+            "query": query,
+            "window": [window.start.isoformat(), window.end.isoformat()],
+            "last_loaded_at": last_loaded_at.isoformat() if last_loaded_at else None,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def load_dataset(
+    conn: psycopg.Connection, window: DateWindow | None = None, config: DatasetConfig | None = None
+) -> Dataset:
+    """The dataset of `window` (default: every date of the features mart), normalized and fingerprinted."""
+    config = config or DatasetConfig()
+    if window is None:
+        first, last = conn.execute(f"select min(date), max(date) from {FEATURES_TABLE}").fetchone() or (
+            None,
+            None,
+        )
+        if first is None or last is None:
+            raise LookupError(f"{FEATURES_TABLE} is empty")
+        window = DateWindow(first, last)
+    features = feature_columns(conn)
+    query = dataset_query(features, config.horizon)
+    fingerprint = dataset_fingerprint(query, window, last_load_time(conn))
+    raw = _read_frame(conn, query, (window.start, window.end), features)
+    if raw.empty:
+        raise LookupError(f"no feature rows between {window.start} and {window.end}")
+    return Dataset(
+        frame=prepare_frame(raw, features, clip=config.clip),
+        features=tuple(features),
+        config=config,
+        window=window,
+        fingerprint=fingerprint,
+    )
+
+
+def prepare_frame(raw: pd.DataFrame, features: Sequence[str], *, clip: float) -> pd.DataFrame:
+    """Sort by (date, symbol), normalize the features per date and add the label."""
+    keys = pd.MultiIndex.from_frame(raw[["date", "symbol"]])
+    frame = raw if keys.is_monotonic_increasing else raw.sort_values(["date", "symbol"], ignore_index=True)
+    frame = frame.reset_index(drop=True)
+    frame[list(features)] = normalize_cross_section(frame, features, clip=clip)
+    frame[LABEL] = normalize_cross_section(frame, [TARGET], clip=clip)[:, 0]
+    return frame
+
+
+def normalize_cross_section(
+    frame: pd.DataFrame, columns: Sequence[str], *, clip: float, chunk: int = 4
+) -> np.ndarray:
+    """`columns` z-scored across the rows of each date (population standard deviation) and clipped to
+    +-clip, as float32, for a frame sorted by date. Only the date's own rows enter its mean and deviation;
+    missing values stay missing, and a column constant on a date scores 0 there. Sums run over the
+    contiguous blocks of dates, `chunk` columns at a time to bound memory."""
+    dates = frame["date"].to_numpy()
+    if len(dates) and not (dates[1:] >= dates[:-1]).all():
+        raise ValueError("the frame must be sorted by date")
+    starts = np.flatnonzero(np.r_[True, dates[1:] != dates[:-1]]) if len(dates) else np.array([], int)
+    sizes = np.diff(np.r_[starts, len(dates)])
+    out = np.empty((len(frame), len(columns)), dtype=np.float32)
+    for first in range(0, len(columns), chunk):
+        names = list(columns[first : first + chunk])
+        values = frame[names].to_numpy(np.float64)
+        present = ~np.isnan(values)
+        counts = np.add.reduceat(present, starts, axis=0) if len(starts) else np.zeros((0, len(names)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = np.add.reduceat(np.where(present, values, 0.0), starts, axis=0) / counts
+            centred = np.where(present, values - np.repeat(mean, sizes, axis=0), 0.0)
+            std = np.repeat(
+                np.sqrt(np.add.reduceat(centred * centred, starts, axis=0) / counts), sizes, axis=0
+            )
+            scores = np.where(std > 0, centred / std, 0.0)
+        scores[~present] = np.nan
+        out[:, first : first + len(names)] = np.clip(scores, -clip, clip)
+    return out
+
+
+def _read_frame(
+    conn: psycopg.Connection, query: str, params: tuple[date, date], features: Sequence[str]
+) -> pd.DataFrame:
+    """The query's rows through COPY into Arrow, streamed: far faster and leaner than fetching tuples."""
+    types: dict[str, pa.DataType] = {
+        "date": pa.date32(),
+        "symbol": pa.string(),
+        CLOSE: pa.float64(),
+        TARGET: pa.float64(),
+    }
+    types |= {name: pa.float32() for name in features}
+    with conn.cursor().copy(f"copy ({query}) to stdout with (format csv, header true)", params) as copy:
+        reader = pacsv.open_csv(
+            io.BufferedReader(_CopyStream(iter(copy)), buffer_size=1 << 20),
+            read_options=pacsv.ReadOptions(block_size=16 << 20),
+            convert_options=pacsv.ConvertOptions(column_types=types),
+        )
+        table = reader.read_all()
+    # Arrow's buffers are released column by column as pandas takes them over.
+    frame: pd.DataFrame = table.to_pandas(self_destruct=True)
+    del table
+    frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
+    return frame
+
+
+class _CopyStream(io.RawIOBase):
+    """A readable file over the chunks of a COPY TO STDOUT."""
+
+    def __init__(self, chunks: Iterator[bytes | bytearray | memoryview]) -> None:
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        target = memoryview(buffer).cast("B")
+        written = 0
+        while written < len(target):
+            if not self._pending:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._pending = memoryview(chunk).cast("B")
+            size = min(len(target) - written, len(self._pending))
+            target[written : written + size] = self._pending[:size]
+            self._pending = self._pending[size:]
+            written += size
+        return written

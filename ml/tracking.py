@@ -1,0 +1,132 @@
+"""MLflow wiring: the tracking store (a PostgreSQL database of its own, or a remote server), one experiment
+per model family with its artifacts under a local folder, the tags every run carries, registry aliases and
+the command line of the MLflow UI on the same store."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mlflow
+import psycopg
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from psycopg import sql
+
+from ml.config import TrackingConfig
+from ml.datasets import Dataset, DateWindow
+from stockyard.settings import PROJECT_ROOT
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+def experiment_name(family: str) -> str:
+    return f"stockyard-{family}"
+
+
+def registered_model_name(family: str) -> str:
+    return f"stockyard-{family}"
+
+
+def ensure_tracking_database(tracking_uri: str) -> None:
+    """Create the PostgreSQL database a database tracking URI names, if it does not exist yet (MLflow
+    creates its tables in it, but not the database)."""
+    if not tracking_uri.startswith(("postgresql://", "postgres://")):
+        return
+    name = str(psycopg.conninfo.conninfo_to_dict(tracking_uri)["dbname"])
+    head, _, query = tracking_uri.partition("?")
+    admin_url = head.rsplit("/", 1)[0] + "/postgres" + (f"?{query}" if query else "")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+
+
+def configure_tracking(config: TrackingConfig) -> MlflowClient:
+    """Point MLflow's tracking and registry at the configured store and return a client on it."""
+    ensure_tracking_database(config.tracking_uri)
+    mlflow.set_tracking_uri(config.tracking_uri)
+    mlflow.set_registry_uri(config.tracking_uri)
+    return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
+
+
+def ensure_experiment(client: MlflowClient, family: str, config: TrackingConfig) -> str:
+    """The id of the family's experiment, created with its artifacts under `config.artifact_root`."""
+    name = experiment_name(family)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        return str(experiment.experiment_id)
+    location = None
+    if config.artifact_root is not None:
+        folder = config.artifact_root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        location = folder.as_uri()
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+def run_tags(
+    *, family: str, dataset: Dataset, evaluation_window: DateWindow, dagster_run_id: str | None
+) -> dict[str, str]:
+    tags = {
+        "family": family,
+        "git_commit": git_commit(),
+        "data_window": str(dataset.window),
+        "dataset_fingerprint": dataset.fingerprint,
+        "evaluation_window": str(evaluation_window),
+    }
+    if dagster_run_id:
+        tags["dagster_run_id"] = dagster_run_id
+    return tags
+
+
+def git_commit() -> str:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def run_url(config: TrackingConfig, experiment_id: str, run_id: str) -> str:
+    return f"{config.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def version_with_alias(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
+    """The version of a registered model that carries `alias`, if the model and the alias exist."""
+    try:
+        version = client.get_registered_model(model_name).aliases.get(alias)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    return None if version is None else client.get_model_version(model_name, str(version))
+
+
+def ui_command(config: TrackingConfig, *, host: str = "127.0.0.1", port: int = 5000) -> list[str]:
+    """The `mlflow server` command line (what `mlflow ui` runs) that shows the runs and models of the
+    configured store, reading artifacts from the same local folder the runs wrote them to."""
+    if config.is_remote:
+        raise ValueError(f"the tracking server at {config.tracking_uri} already serves the UI: open it")
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        config.tracking_uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    if config.artifact_root is not None:
+        command += ["--default-artifact-root", config.artifact_root.as_uri()]
+    return command

@@ -1,0 +1,386 @@
+"""Training runs: walk-forward evaluation, a final model, and everything logged, registered and decided in
+MLflow. One function per family (train_xgboost, train_lstm, train_prophet) over one shared flow, `train`.
+
+A run records: the configs (params and config.json), overall metrics under their plain names and each
+fold's as `fold_<k>/<name>`, the feature importance, the IC time series and long-short equity plots, the
+out-of-sample predictions, the model (signature and input example) as a new version of
+`stockyard-<family>` with the alias `challenger`, and the promotion decision.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.artifacts
+import pandas as pd
+from mlflow import MlflowClient
+
+from ml.config import (
+    LSTMConfig,
+    ModelConfig,
+    ProphetConfig,
+    TrackingConfig,
+    WalkForwardConfig,
+    XGBoostConfig,
+)
+from ml.datasets import TARGET, Dataset, DateWindow
+from ml.metrics import FORECAST_METRICS, cross_sectional_metrics, daily_ic, long_short_returns
+from ml.models.base import Model
+from ml.models.lstm_model import LSTMModel
+from ml.models.prophet_model import ProphetModel
+from ml.models.xgboost_model import XGBoostModel
+from ml.promotion import PromotionDecision, PromotionRule, decide
+from ml.reports import save_equity_curve, save_feature_importance, save_ic_plot
+from ml.splits import Fold, final_split, walk_forward_splits
+from ml.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    configure_tracking,
+    ensure_experiment,
+    registered_model_name,
+    run_tags,
+    run_url,
+    version_with_alias,
+)
+
+CONFIG_ARTIFACT = "config.json"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Out-of-sample results of a walk-forward: predictions (fold, date, symbol, prediction, target) and
+    metrics per fold and over all test dates."""
+
+    folds: tuple[Fold, ...]
+    predictions: pd.DataFrame
+    fold_metrics: tuple[dict[str, float], ...]
+    metrics: dict[str, float]
+
+    @property
+    def window(self) -> DateWindow:
+        return DateWindow(self.folds[0].test.min().date(), self.folds[-1].test.max().date())
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    family: str
+    run_id: str
+    run_url: str
+    experiment_id: str
+    model_name: str
+    model_version: str
+    model_uri: str
+    metrics: dict[str, float]
+    fold_metrics: tuple[dict[str, float], ...]
+    evaluation_window: DateWindow
+    dataset_fingerprint: str
+    promotion: PromotionDecision
+    # The registered model, as fitted.
+    model: Model
+
+
+CONFIG_TYPES: dict[str, type[XGBoostConfig] | type[LSTMConfig] | type[ProphetConfig]] = {
+    XGBoostModel.family: XGBoostConfig,
+    LSTMModel.family: LSTMConfig,
+    ProphetModel.family: ProphetConfig,
+}
+
+
+def make_model(config: ModelConfig) -> Model:
+    if isinstance(config, XGBoostConfig):
+        return XGBoostModel(config)
+    if isinstance(config, LSTMConfig):
+        return LSTMModel(config)
+    return ProphetModel(config)
+
+
+def family_of(config: ModelConfig) -> str:
+    return next(family for family, config_type in CONFIG_TYPES.items() if isinstance(config, config_type))
+
+
+def walk_forward(dataset: Dataset, config: ModelConfig, walk_forward_config: WalkForwardConfig) -> Evaluation:
+    """Fit a fresh model per fold on its training dates and score its test dates."""
+    folds = tuple(walk_forward_splits(dataset.labelled_dates, walk_forward_config, dataset.horizon))
+    predictions, fold_metrics = [], []
+    for fold in folds:
+        model = make_model(config)
+        model.fit(dataset, fold.train, fold.validation)
+        scores = model.predict(dataset, fold.test)
+        scored = (
+            dataset.frame.loc[scores.index, ["date", "symbol", TARGET]]
+            .rename(columns={TARGET: "target"})
+            .assign(prediction=scores, fold=fold.index)
+        )
+        predictions.append(scored)
+        fold_metrics.append(
+            cross_sectional_metrics(scored, dataset.horizon) | model.forecast_metrics(dataset)
+        )
+    everything = pd.concat(predictions, ignore_index=True)
+    metrics = cross_sectional_metrics(everything, dataset.horizon)
+    # Forecast accuracy is measured per fold, over the forecast days after each fold's cutoff.
+    metrics |= {
+        name: float(pd.Series([fold[name] for fold in fold_metrics]).mean())
+        for name in FORECAST_METRICS
+        if name in fold_metrics[0]
+    }
+    return Evaluation(folds, everything, tuple(fold_metrics), metrics)
+
+
+def fit_final(dataset: Dataset, config: ModelConfig, walk_forward_config: WalkForwardConfig) -> Model:
+    """The model to register: fitted on every labelled date, with the last ones as validation."""
+    split = final_split(dataset.labelled_dates, walk_forward_config, dataset.horizon)
+    # The newest dates have prices and features but no target yet: price models fit on them too, the
+    # others leave rows without a target out.
+    unlabelled = dataset.dates[dataset.dates > split.validation.max()]
+    model = make_model(config)
+    model.fit(dataset, split.train, split.validation.union(unlabelled))
+    return model
+
+
+def train(
+    dataset: Dataset,
+    config: ModelConfig,
+    *,
+    tracking: TrackingConfig,
+    walk_forward_config: WalkForwardConfig | None = None,
+    rule: PromotionRule | None = None,
+    dagster_run_id: str | None = None,
+) -> TrainingResult:
+    """Evaluate walk-forward, fit the final model, log and register it, and decide its promotion."""
+    walk_forward_config = walk_forward_config or WalkForwardConfig()
+    rule = rule or PromotionRule()
+    family = family_of(config)
+    client = configure_tracking(tracking)
+    experiment_id = ensure_experiment(client, family, tracking)
+    model_name = registered_model_name(family)
+
+    evaluation = walk_forward(dataset, config, walk_forward_config)
+    final = fit_final(dataset, config, walk_forward_config)
+    tags = run_tags(
+        family=family, dataset=dataset, evaluation_window=evaluation.window, dagster_run_id=dagster_run_id
+    )
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"{family} {dataset.window}", tags=tags
+    ) as run:
+        mlflow.log_params(_params(config, walk_forward_config, dataset))
+        mlflow.log_metrics(evaluation.metrics)
+        for fold, metrics in zip(evaluation.folds, evaluation.fold_metrics, strict=True):
+            mlflow.log_metrics({f"fold_{fold.index}/{name}": value for name, value in metrics.items()})
+        _log_artifacts(dataset, config, walk_forward_config, evaluation, final)
+        info = final.log_model(dataset, registered_model_name=model_name)
+        version = str(info.registered_model_version)
+        client.set_registered_model_alias(model_name, CHALLENGER, version)
+        decision = _promotion(
+            client, model_name, version, rule, dataset, evaluation, walk_forward_config, family
+        )
+        if decision.promoted:
+            client.set_registered_model_alias(model_name, CHAMPION, version)
+        _log_decision(client, model_name, version, decision)
+
+    return TrainingResult(
+        family=family,
+        run_id=run.info.run_id,
+        run_url=run_url(tracking, experiment_id, run.info.run_id),
+        experiment_id=experiment_id,
+        model_name=model_name,
+        model_version=version,
+        model_uri=f"models:/{model_name}/{version}",
+        metrics=evaluation.metrics,
+        fold_metrics=evaluation.fold_metrics,
+        evaluation_window=evaluation.window,
+        dataset_fingerprint=dataset.fingerprint,
+        promotion=decision,
+        model=final,
+    )
+
+
+def train_xgboost(
+    dataset: Dataset,
+    config: XGBoostConfig | None = None,
+    *,
+    tracking: TrackingConfig,
+    walk_forward_config: WalkForwardConfig | None = None,
+    rule: PromotionRule | None = None,
+    dagster_run_id: str | None = None,
+) -> TrainingResult:
+    return train(
+        dataset,
+        config or XGBoostConfig(),
+        tracking=tracking,
+        walk_forward_config=walk_forward_config,
+        rule=rule,
+        dagster_run_id=dagster_run_id,
+    )
+
+
+def train_lstm(
+    dataset: Dataset,
+    config: LSTMConfig | None = None,
+    *,
+    tracking: TrackingConfig,
+    walk_forward_config: WalkForwardConfig | None = None,
+    rule: PromotionRule | None = None,
+    dagster_run_id: str | None = None,
+) -> TrainingResult:
+    return train(
+        dataset,
+        config or LSTMConfig(),
+        tracking=tracking,
+        walk_forward_config=walk_forward_config,
+        rule=rule,
+        dagster_run_id=dagster_run_id,
+    )
+
+
+def train_prophet(
+    dataset: Dataset,
+    config: ProphetConfig | None = None,
+    *,
+    tracking: TrackingConfig,
+    walk_forward_config: WalkForwardConfig | None = None,
+    rule: PromotionRule | None = None,
+    dagster_run_id: str | None = None,
+) -> TrainingResult:
+    return train(
+        dataset,
+        config or ProphetConfig(),
+        tracking=tracking,
+        walk_forward_config=walk_forward_config,
+        rule=rule,
+        dagster_run_id=dagster_run_id,
+    )
+
+
+def config_document(
+    config: ModelConfig, walk_forward_config: WalkForwardConfig, dataset: Dataset
+) -> dict[str, Any]:
+    return {
+        "family": family_of(config),
+        "model": asdict(config),
+        "walk_forward": asdict(walk_forward_config),
+        "dataset": asdict(dataset.config),
+    }
+
+
+def model_config_from_document(document: dict[str, Any]) -> ModelConfig:
+    """The model config a run logged in config.json (fields it does not know are left out)."""
+    config_type = CONFIG_TYPES[document["family"]]
+    known = {field.name for field in fields(config_type)}
+    return config_type(**{name: value for name, value in document["model"].items() if name in known})
+
+
+def _params(config: ModelConfig, walk_forward_config: WalkForwardConfig, dataset: Dataset) -> dict[str, Any]:
+    document = config_document(config, walk_forward_config, dataset)
+    params = {
+        f"{section}.{name}": value
+        for section in ("model", "walk_forward", "dataset")
+        for name, value in document[section].items()
+    }
+    return params | {
+        "dataset.rows": len(dataset.frame),
+        "dataset.symbols": dataset.frame["symbol"].nunique(),
+        "dataset.features": len(dataset.features),
+        "dataset.window": str(dataset.window),
+    }
+
+
+def _log_artifacts(
+    dataset: Dataset,
+    config: ModelConfig,
+    walk_forward_config: WalkForwardConfig,
+    evaluation: Evaluation,
+    final: Model,
+) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        (folder / CONFIG_ARTIFACT).write_text(
+            json.dumps(config_document(config, walk_forward_config, dataset), indent=2)
+        )
+        (folder / "features.json").write_text(json.dumps(list(dataset.features), indent=2))
+        importance = final.feature_importance(dataset).rename("importance")
+        importance.sort_values(ascending=False).to_csv(
+            folder / "feature_importance.csv", index_label="feature"
+        )
+        save_feature_importance(importance, folder / "feature_importance.png")
+        save_ic_plot(
+            daily_ic(evaluation.predictions, rank=True),
+            [fold.test.min() for fold in evaluation.folds],
+            folder / "ic_timeseries.png",
+        )
+        save_equity_curve(
+            long_short_returns(evaluation.predictions), dataset.horizon, folder / "long_short_equity.png"
+        )
+        pd.DataFrame(evaluation.fold_metrics).assign(fold=[f.index for f in evaluation.folds]).to_csv(
+            folder / "fold_metrics.csv", index=False
+        )
+        evaluation.predictions.to_parquet(folder / "oos_predictions.parquet", index=False)
+        if isinstance(final, ProphetModel):
+            final.forecasts.to_csv(folder / "forecasts.csv", index=False)
+        mlflow.log_artifacts(str(folder))
+
+
+def _promotion(
+    client: MlflowClient,
+    model_name: str,
+    version: str,
+    rule: PromotionRule,
+    dataset: Dataset,
+    evaluation: Evaluation,
+    walk_forward_config: WalkForwardConfig,
+    family: str,
+) -> PromotionDecision:
+    """Compare with the current champion on this run's evaluation window: its logged metric when its run
+    was evaluated on the same window and data, else its config evaluated again here walk-forward (the
+    champion model itself was fitted on dates inside this window, so scoring it here would flatter it)."""
+    window = str(evaluation.window)
+    challenger_value = evaluation.metrics.get(rule.metric, math.nan)
+    champion = version_with_alias(client, model_name, CHAMPION)
+    if champion is None or champion.run_id is None:
+        return decide(
+            rule, evaluation_window=window, challenger_version=version, challenger_value=challenger_value
+        )
+    champion_run = client.get_run(champion.run_id)
+    same_window = champion_run.data.tags.get("evaluation_window") == window
+    same_data = champion_run.data.tags.get("dataset_fingerprint") == dataset.fingerprint
+    if same_window and same_data:
+        champion_value = champion_run.data.metrics.get(rule.metric, math.nan)
+        source = "logged"
+    else:
+        document = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{CONFIG_ARTIFACT}")
+        champion_config = model_config_from_document(document)
+        if family_of(champion_config) != family:
+            raise ValueError(f"champion v{champion.version} of {model_name} is not a {family} model")
+        champion_value = walk_forward(dataset, champion_config, walk_forward_config).metrics.get(
+            rule.metric, math.nan
+        )
+        source = "re-evaluated"
+    return decide(
+        rule,
+        evaluation_window=window,
+        challenger_version=version,
+        challenger_value=challenger_value,
+        champion_version=str(champion.version),
+        champion_value=champion_value,
+        champion_source=source,
+    )
+
+
+def _log_decision(client: MlflowClient, model_name: str, version: str, decision: PromotionDecision) -> None:
+    mlflow.log_params(
+        {
+            "promotion.metric": decision.rule.metric,
+            "promotion.min_improvement": decision.rule.min_improvement,
+            "promotion.higher_is_better": decision.rule.higher_is_better,
+        }
+    )
+    tags = {"promotion.decision": decision.alias, "promotion.reason": decision.reason}
+    mlflow.set_tags(tags)
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, version, key, value)
+    mlflow.log_dict(decision.to_dict(), "promotion.json")

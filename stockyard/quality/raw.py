@@ -1,0 +1,384 @@
+"""Quality of the raw layer: bars and corporate actions as loaded, and what the loader set aside.
+
+Row rules are enforced on the way in (stockyard.marketdata.schema): a failing row is quarantined, so on loaded
+rows the row suites should find nothing; when they do, a row reached the table some other way. What the
+loader quarantined is counted here too, under the same rule names, and the check fails when the quarantined
+share of a window passes its threshold. Plausibility flags (gaps, unexplained moves, stale or zero-volume
+bars) are warnings: real markets produce each of them now and then.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, LiteralString
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow as pa
+
+from stockyard.calendar import trading_days
+from stockyard.quality import expectations as expect
+from stockyard.quality import rules
+from stockyard.quality.frames import read_frame
+from stockyard.quality.results import QualityResult, Quarantine, Severity, Window
+from stockyard.quality.settings import QualitySettings
+from stockyard.quality.suite import SAMPLE_ROWS, Rule, run_suite
+
+PRICES = ["open", "high", "low", "close"]
+BAR_SAMPLE_COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume"]
+ACTION_SAMPLE_COLUMNS = ["symbol", "ex_date", "split_ratio", "cash_dividend"]
+_BAR_TYPES = {
+    "symbol": pa.string(),
+    "date": pa.date32(),
+    **{column: pa.float64() for column in ["open", "high", "low", "close", "volume"]},
+}
+_WINDOW_BARS: LiteralString = """
+    select symbol, date, open, high, low, close, volume
+    from raw.daily_prices where date between %(first)s and %(last)s order by symbol, date
+"""
+# The last bar before the window of each symbol in it, looked up through the (symbol, date) key.
+_PREVIOUS_BARS: LiteralString = """
+    select previous.symbol, previous.date, previous.open, previous.high, previous.low, previous.close,
+        previous.volume
+    from (select distinct symbol from raw.daily_prices where date between %(first)s and %(last)s) as s
+    cross join lateral (
+        select * from raw.daily_prices where symbol = s.symbol and date < %(first)s order by date desc limit 1
+    ) as previous
+"""
+# The table each quarantine dataset loads into, and its date column.
+_LOADED_TABLES: dict[str, tuple[LiteralString, LiteralString]] = {
+    "daily_prices": ("raw.daily_prices", "date"),
+    "corporate_actions": ("raw.corporate_actions", "ex_date"),
+}
+QUARANTINE_SAMPLE_COLUMNS = [
+    "rule",
+    "provider",
+    "partition_key",
+    "symbol",
+    "date",
+    "source",
+    "source_row",
+    "detail",
+    "record",
+    "loaded_at",
+]
+
+
+def price_row_rules(sessions: Sequence[str]) -> list[Rule]:
+    """The loader's row rules for bars, as expectations on loaded rows (see `row_frame` for the columns)."""
+    return [
+        Rule(
+            rules.MISSING_PRICE,
+            "open, high, low or close is missing",
+            expect.ExpectColumnValuesToNotBeNull(column="lowest_price"),
+        ),
+        Rule(
+            rules.NON_POSITIVE_PRICE,
+            "a price is zero or negative",
+            expect.ExpectColumnValuesToBeBetween(column="lowest_price", min_value=0, strict_min=True),
+        ),
+        Rule(
+            rules.INVALID_VOLUME,
+            "volume is negative",
+            expect.ExpectColumnValuesToBeBetween(column="volume", min_value=0),
+        ),
+        Rule(
+            rules.HIGH_LOW_INCONSISTENT,
+            "high is below max(open, close) or low is above min(open, close)",
+            expect.ExpectColumnValuesToBeBetween(column="body_outside_range", max_value=0),
+            shows=("body_outside_range",),
+        ),
+        Rule(
+            rules.DUPLICATE_ROW,
+            "more than one bar for this symbol and date",
+            expect.ExpectCompoundColumnsToBeUnique(column_list=["symbol", "date"]),
+        ),
+        Rule(
+            rules.NON_TRADING_DAY,
+            "date is not an NYSE trading day",
+            expect.ExpectColumnValuesToBeInSet(column="date", value_set=list(sessions)),
+        ),
+    ]
+
+
+def price_plausibility_rules(max_daily_move: float) -> list[Rule]:
+    """Flags on the listed sessions of a window (see `_plausibility_frame` for the columns)."""
+    bound = math.log1p(max_daily_move)
+    return [
+        Rule(
+            rules.GAP,
+            "no bar for a trading day between the symbol's first and last bar",
+            expect.ExpectColumnValuesToNotBeNull(column="close"),
+        ),
+        Rule(
+            rules.UNEXPLAINED_MOVE,
+            f"the close is more than {max_daily_move:.0%} away from the previous close adjusted for the "
+            "day's corporate actions (log move beyond +/-log(1 + threshold))",
+            expect.ExpectColumnValuesToBeBetween(column="log_move", min_value=-bound, max_value=bound),
+            shows=("log_move",),
+        ),
+        Rule(
+            rules.STALE_PRICE,
+            "open, high, low and close repeat the previous bar's",
+            expect.ExpectColumnValuesToBeBetween(column="ohlc_change", min_value=0, strict_min=True),
+            shows=("ohlc_change",),
+        ),
+        Rule(
+            rules.ZERO_VOLUME,
+            "no shares traded",
+            expect.ExpectColumnValuesToBeBetween(column="volume", min_value=0, strict_min=True),
+        ),
+    ]
+
+
+def action_row_rules() -> list[Rule]:
+    """The loader's row rules for corporate actions (stockyard.marketdata.schema.validate_actions)."""
+    return [
+        Rule(
+            rules.INVALID_SPLIT_RATIO,
+            "split ratio must be positive",
+            expect.ExpectColumnValuesToBeBetween(column="split_ratio", min_value=0, strict_min=True),
+        ),
+        Rule(
+            rules.NEGATIVE_DIVIDEND,
+            "cash dividend is negative",
+            expect.ExpectColumnValuesToBeBetween(column="cash_dividend", min_value=0),
+        ),
+        Rule(
+            rules.DUPLICATE_ROW,
+            "more than one corporate action row for this symbol and ex-date",
+            expect.ExpectCompoundColumnsToBeUnique(column_list=["symbol", "ex_date"]),
+        ),
+    ]
+
+
+def check_price_rows(
+    conn: psycopg.Connection, window: Window, *, settings: QualitySettings, results_dir: Path
+) -> QualityResult:
+    """ERROR: loaded bars breaking a row rule, and the quarantined share of the window over its threshold."""
+    frame = row_frame(_bars(conn, _WINDOW_BARS, window))
+    sessions = [day.date().isoformat() for day in trading_days(window.first, window.last)]
+    name = "raw_daily_prices.row_rules"
+    findings, path = run_suite(
+        name,
+        frame,
+        price_row_rules(sessions),
+        severity=Severity.ERROR,
+        id_columns=["symbol", "date"],
+        sample_columns=BAR_SAMPLE_COLUMNS,
+        results_dir=results_dir,
+        window=window,
+    )
+    quarantine = quarantine_summary(conn, "daily_prices", window, max_share=settings.max_quarantined_share)
+    return QualityResult(name, Severity.ERROR, len(frame), findings, path, window, quarantine)
+
+
+def check_price_plausibility(
+    conn: psycopg.Connection, window: Window, *, settings: QualitySettings, results_dir: Path
+) -> QualityResult:
+    """WARN: gaps in listed symbols, moves no corporate action explains, stale repeats, zero volume."""
+    frame = _plausibility_frame(conn, window)
+    name = "raw_daily_prices.plausibility"
+    findings, path = run_suite(
+        name,
+        frame,
+        price_plausibility_rules(settings.max_daily_move),
+        severity=Severity.WARN,
+        id_columns=["symbol", "date"],
+        sample_columns=BAR_SAMPLE_COLUMNS,
+        results_dir=results_dir,
+        window=window,
+    )
+    metrics: dict[str, int | float | str] = {
+        "listed_sessions": len(frame),
+        "symbols": int(frame["symbol"].nunique()),
+        "max_daily_move": settings.max_daily_move,
+    }
+    return QualityResult(name, Severity.WARN, len(frame), findings, path, window, metrics=metrics)
+
+
+def check_action_rows(
+    conn: psycopg.Connection, window: Window, *, settings: QualitySettings, results_dir: Path
+) -> QualityResult:
+    """ERROR: loaded corporate actions breaking a row rule, and the quarantined share over its threshold."""
+    frame = read_frame(
+        conn,
+        """
+        select symbol, ex_date, split_ratio, cash_dividend
+        from raw.corporate_actions where ex_date between %(first)s and %(last)s order by symbol, ex_date
+        """,
+        {"first": window.first, "last": window.last},
+        {
+            "symbol": pa.string(),
+            "ex_date": pa.date32(),
+            "split_ratio": pa.float64(),
+            "cash_dividend": pa.float64(),
+        },
+    )
+    frame["ex_date"] = frame["ex_date"].dt.strftime("%Y-%m-%d")
+    name = "raw_corporate_actions.row_rules"
+    findings, path = run_suite(
+        name,
+        frame,
+        action_row_rules(),
+        severity=Severity.ERROR,
+        id_columns=["symbol", "ex_date"],
+        sample_columns=ACTION_SAMPLE_COLUMNS,
+        results_dir=results_dir,
+        window=window,
+    )
+    quarantine = quarantine_summary(
+        conn, "corporate_actions", window, max_share=settings.max_quarantined_share
+    )
+    return QualityResult(name, Severity.ERROR, len(frame), findings, path, window, quarantine)
+
+
+def quarantine_summary(
+    conn: psycopg.Connection, dataset: str, window: Window, *, max_share: float
+) -> Quarantine:
+    """Rows of `dataset` quarantined for `window` (dated inside it, or undated under its partition key, as
+    warehouse.clear_quarantine matches them), per rule with a sample, against the rows loaded for it."""
+    table, date_column = _LOADED_TABLES[dataset]
+    params = {
+        "dataset": dataset,
+        "first": window.first,
+        "last": window.last,
+        "key": window.partition_key,
+        "sample": SAMPLE_ROWS,
+    }
+    in_window = """
+        dataset = %(dataset)s
+        and (date between %(first)s and %(last)s or (date is null and partition_key = %(key)s))
+    """
+    loaded_row = conn.execute(
+        f"select count(*) from {table} where {date_column} between %(first)s and %(last)s", params
+    ).fetchone()
+    by_rule: dict[str, int] = dict(
+        conn.execute(
+            f"select rule, count(*) from raw.quarantined_rows where {in_window} group by rule order by rule",
+            params,
+        ).fetchall()
+    )
+    sample = _query(
+        conn,
+        f"""
+        select {", ".join(QUARANTINE_SAMPLE_COLUMNS)}
+        from (
+            select *, row_number() over (partition by rule order by symbol, date, id) as nth
+            from raw.quarantined_rows where {in_window}
+        ) as ranked
+        where nth <= %(sample)s
+        order by rule, symbol, date
+        """,
+        params,
+        QUARANTINE_SAMPLE_COLUMNS,
+    )
+    return Quarantine(
+        dataset=dataset,
+        loaded=int(loaded_row[0]) if loaded_row else 0,
+        quarantined=sum(by_rule.values()),
+        by_rule=by_rule,
+        sample=sample,
+        max_share=max_share,
+    )
+
+
+def _query(
+    conn: psycopg.Connection, query: LiteralString, params: dict[str, Any], columns: list[str]
+) -> pd.DataFrame:
+    rows = conn.execute(query, params).fetchall()
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _bars(conn: psycopg.Connection, query: LiteralString, window: Window) -> pd.DataFrame:
+    """Bars from `query` over the window, typed even when there are none; volume as float, since bars
+    missing from the plausibility frame leave holes in it."""
+    return read_frame(conn, query, {"first": window.first, "last": window.last}, _BAR_TYPES)
+
+
+def row_frame(bars: pd.DataFrame) -> pd.DataFrame:
+    """Bars with the columns the row rules read: one column per rule, so each rule is one expectation."""
+    frame = bars.copy()
+    frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
+    # NaN when any price is missing (missing_price), else the smallest one (non_positive_price).
+    frame["lowest_price"] = frame[PRICES].min(axis=1, skipna=False)
+    # How far the body (open..close) sticks out of the high..low range: positive means inconsistent.
+    frame["body_outside_range"] = np.maximum(
+        frame[["open", "close"]].max(axis=1) - frame["high"],
+        frame["low"] - frame[["open", "close"]].min(axis=1),
+    )
+    return frame
+
+
+def _plausibility_frame(conn: psycopg.Connection, window: Window) -> pd.DataFrame:
+    """Every (symbol, trading day) of the window between the symbol's first and last bar, with its bar when
+    one loaded, how far it moved from the previous bar (adjusted for the day's corporate actions) and whether
+    it repeats it. Days with a quarantined bar are left out: the row check reports those."""
+    params = {"first": window.first, "last": window.last}
+    bars = _bars(conn, _WINDOW_BARS, window)
+    previous = _bars(conn, _PREVIOUS_BARS, window)
+    actions = read_frame(
+        conn,
+        """
+        select symbol, ex_date as date, split_ratio, cash_dividend
+        from raw.corporate_actions where ex_date between %(first)s and %(last)s
+        """,
+        params,
+        {
+            "symbol": pa.string(),
+            "date": pa.date32(),
+            "split_ratio": pa.float64(),
+            "cash_dividend": pa.float64(),
+        },
+    )
+    spans = read_frame(
+        conn,
+        """
+        select symbol, min(date) as listed_from, max(date) as listed_to from raw.daily_prices group by symbol
+        """,
+        params,
+        {"symbol": pa.string(), "listed_from": pa.date32(), "listed_to": pa.date32()},
+    )
+    quarantined = read_frame(
+        conn,
+        """
+        select distinct symbol, date from raw.quarantined_rows
+        where dataset = 'daily_prices' and date between %(first)s and %(last)s
+        """,
+        params,
+        {"symbol": pa.string(), "date": pa.date32()},
+    )
+
+    moves = _moves(pd.concat([previous, bars], ignore_index=True), actions)
+    listed = _listed_sessions(spans, window).merge(
+        quarantined, on=["symbol", "date"], how="left", indicator=True
+    )
+    listed = listed.loc[listed["_merge"] == "left_only", ["symbol", "date"]]
+    frame = listed.merge(moves, on=["symbol", "date"], how="left").sort_values(["symbol", "date"])
+    frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
+    return frame.reset_index(drop=True)
+
+
+def _moves(bars: pd.DataFrame, actions: pd.DataFrame) -> pd.DataFrame:
+    """Each bar's log move from the previous bar's close (adjusted like an as-traded price: divided by the
+    split ratio, less the dividend, on the ex-date) and its total absolute OHLC change from that bar."""
+    bars = bars.sort_values(["symbol", "date"]).merge(actions, on=["symbol", "date"], how="left")
+    previous = bars.groupby("symbol")[PRICES].shift(1)
+    reference = previous["close"] / bars["split_ratio"].fillna(1.0) - bars["cash_dividend"].fillna(0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # A reference at or below zero (a dividend larger than the price) is itself unexplained: infinite.
+        log_move = np.where(reference > 0, np.log(bars["close"] / reference), np.inf)
+    bars["log_move"] = np.where(previous["close"].isna(), np.nan, log_move)
+    bars["ohlc_change"] = (bars[PRICES] - previous).abs().sum(axis=1, min_count=len(PRICES))
+    return bars[[*BAR_SAMPLE_COLUMNS, "log_move", "ohlc_change"]]
+
+
+def _listed_sessions(spans: pd.DataFrame, window: Window) -> pd.DataFrame:
+    """(symbol, date) for every trading day of the window between the symbol's first and last bar."""
+    sessions = pd.DataFrame({"date": trading_days(window.first, window.last)})
+    grid = spans.merge(sessions, how="cross")
+    inside = grid["date"].between(grid["listed_from"], grid["listed_to"])
+    return grid.loc[inside, ["symbol", "date"]].reset_index(drop=True)

@@ -1,0 +1,60 @@
+"""MLflow wiring that needs no training: where the store is, and the UI command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ml.config import MLSettings, TrackingConfig
+from ml.tracking import ensure_tracking_database, ui_command
+from stockyard.settings import Settings
+from tests.conftest import throwaway_database
+
+
+def test_default_store_is_the_mlflow_database_beside_the_warehouse(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url="postgresql://postgres@db.internal:5432/stockyard", STOCKYARD_STATE_DIR=tmp_path
+    )
+    config = TrackingConfig.from_settings(settings, MLSettings())
+    assert config.tracking_uri == "postgresql://postgres@db.internal:5432/stockyard_mlflow"
+    assert config.artifact_root == tmp_path / "mlflow-artifacts"
+    assert not config.is_remote and config.ui_url == "http://127.0.0.1:5000"
+
+
+def test_a_remote_server_can_be_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STOCKYARD_ML_TRACKING_URI", "http://mlflow.internal:5000")
+    config = TrackingConfig.from_settings(Settings(), MLSettings())
+    assert config.is_remote and config.artifact_root is None
+    assert config.ui_url == "http://mlflow.internal:5000"
+    with pytest.raises(ValueError, match="already serves the UI"):
+        ui_command(config)
+
+
+def test_ui_command_opens_the_store_and_its_artifacts(tmp_path: Path) -> None:
+    config = TrackingConfig.for_database(
+        "postgresql://postgres@127.0.0.1:5432/x_mlflow", artifact_root=tmp_path
+    )
+    command = ui_command(config, host="0.0.0.0", port=5055)
+    assert command[:4] == [sys.executable, "-m", "mlflow", "server"]
+    options = dict(zip(command[4::2], command[5::2], strict=True))
+    assert options == {
+        "--backend-store-uri": "postgresql://postgres@127.0.0.1:5432/x_mlflow",
+        "--host": "0.0.0.0",
+        "--port": "5055",
+        "--workers": "1",
+        "--default-artifact-root": tmp_path.as_uri(),
+    }
+
+
+def test_tracking_database_is_created_when_missing() -> None:
+    with throwaway_database() as url:
+        tracking_uri = url + "_mlflow"
+        ensure_tracking_database(tracking_uri)
+        ensure_tracking_database(tracking_uri)  # and left alone when it exists
+        with psycopg.connect(tracking_uri) as conn:
+            assert conn.execute("select current_database()").fetchone() == (
+                url.rsplit("/", 1)[1] + "_mlflow",
+            )
