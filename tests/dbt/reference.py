@@ -32,8 +32,8 @@ YEAR = 252
 
 def adjusted_prices(market: RawMarket) -> pd.DataFrame:
     """Bars with adj_open/high/low/close/volume and return_1d: for each ex-date, the prices before it times
-    (1 - dividend / previous close) / split ratio (only the split when the dividend is not below the close),
-    the volume times the split ratio."""
+    ex-date close / (ex-date close + dividend) / split ratio, the ex-date close being that of the first bar
+    on or after the ex-date (only the split when there is none); the volume times the split ratio."""
     frames = []
     for symbol, bars in market.bars.groupby("symbol"):
         bars = bars.sort_values("date").reset_index(drop=True)
@@ -43,9 +43,12 @@ def adjusted_prices(market: RawMarket) -> pd.DataFrame:
             before = (bars["date"] < action.ex_date).to_numpy()
             if not before.any():
                 continue
-            previous_close = bars.loc[before, "close"].iloc[-1]
-            dividend = action.cash_dividend if action.cash_dividend < previous_close else 0.0
-            price_factor[before] *= (1 - dividend / previous_close) / action.split_ratio
+            closes_from_ex_date = bars.loc[~before, "close"]
+            ex_date_close = closes_from_ex_date.iloc[0] if len(closes_from_ex_date) else None
+            dividend_factor = (
+                ex_date_close / (ex_date_close + action.cash_dividend) if ex_date_close is not None else 1.0
+            )
+            price_factor[before] *= dividend_factor / action.split_ratio
             volume_factor[before] *= action.split_ratio
         for column in ("open", "high", "low", "close"):
             bars[f"adj_{column}"] = bars[column] * price_factor

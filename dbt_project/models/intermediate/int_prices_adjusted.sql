@@ -62,39 +62,22 @@ timeline as (
     from corporate_actions
 ),
 
--- Bars counted along the time line: an action shares bars_through with the last bar before it (whose close
--- its dividend is measured against) and bars_before with the first bar on or after its ex-date.
+-- Bars counted along the time line: an action shares bars_before with the first bar on or after its ex-date
+-- (whose close its dividend is measured against).
 timeline_counted as (
     select
         *,
-        count(close) over through_event as bars_through,
         count(close) over before_event as bars_before
     from timeline
-    window
-        through_event as (
-            partition by symbol order by date, event_order rows between unbounded preceding and current row
-        ),
-        before_event as (
-            partition by symbol order by date, event_order rows between unbounded preceding and 1 preceding
-        )
+    window before_event as (
+        partition by symbol order by date, event_order rows between unbounded preceding and 1 preceding
+    )
 ),
 
--- The close each action's dividend is measured against: that of the last bar before it.
-timeline_with_previous_close as (
-    select
-        symbol,
-        date,
-        event_order,
-        bars_before,
-        split_ratio,
-        cash_dividend,
-        max(close) over (partition by symbol, bars_through) as previous_close
-    from timeline_counted
-),
-
--- What each action multiplies the prices before its ex-date by: the dividend's share of the previous close
--- taken out, then divided by the split ratio. A dividend not below the previous close is a data error
--- (the dividends_below_previous_close test warns of it) and only its split is applied. Null for bars.
+-- What each action multiplies the prices before its ex-date by: close / (close + cash_dividend) on the
+-- ex-date's close, then divided by the split ratio, so that the adjusted series earns exactly the total
+-- return (close + dividend) / previous close on the ex-date (Alpha Vantage's convention too). Until the
+-- ex-date's bar is loaded only the split applies. Null for bars.
 action_factors as (
     select
         symbol,
@@ -102,11 +85,13 @@ action_factors as (
         event_order,
         bars_before,
         split_ratio,
-        case
-            when cash_dividend < previous_close then (1 - cash_dividend / previous_close) / split_ratio
-            else 1 / split_ratio
-        end as price_factor
-    from timeline_with_previous_close
+        coalesce(ex_date_close / (ex_date_close + cash_dividend), 1) / split_ratio as price_factor
+    from (
+        select
+            *,
+            max(close) over (partition by symbol, bars_before) as ex_date_close
+        from timeline_counted
+    ) as with_ex_date_close
 ),
 
 -- A bar's factors: the products over every action after it on the time line, and over the actions going ex
