@@ -1,8 +1,11 @@
+-- The last two indexes serve the API's search: symbol prefixes, and word prefixes of the name (full text).
 {{
     config(
         indexes=[
             {'columns': ['symbol'], 'unique': true},
             {'columns': ['sector']},
+            {'columns': ['symbol text_pattern_ops']},
+            {'columns': ["(to_tsvector('simple', coalesce(company_name, '')))"], 'type': 'gin'},
         ],
     )
 }}

@@ -1,0 +1,159 @@
+"""The FastAPI application: `create_app()` (uvicorn's factory, see `stockyard serve`).
+
+Versioned routes live under /api/v1; the stock routes are also served at their old unversioned paths, marked
+deprecated, with `Deprecation` and `Link` headers pointing at their /api/v1 successors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import DBAPIError
+
+from serving.cache import MemoryTierMiddleware, ResponseCache
+from serving.database import create_engine
+from serving.deps import Services
+from serving.metrics import exposition
+from serving.observability import REQUEST_ID_HEADER, RequestContextMiddleware
+from serving.routes import analysis, health, models, prices, recommendations, sectors, stocks
+from serving.schemas import ErrorDetail
+from serving.settings import ApiSettings, get_api_settings
+from serving.state import DataState, StateHolder, load_state
+
+API_PREFIX = "/api/v1"
+# When the unversioned paths were deprecated (RFC 9745: a Unix time after '@').
+LEGACY_DEPRECATED_AT = datetime(2026, 11, 27, tzinfo=UTC)
+# Replaces FastAPI's default 422 schema: the handler below answers one readable message instead.
+BAD_INPUT: dict[int | str, dict[str, object]] = {
+    422: {
+        "model": ErrorDetail,
+        "description": "A parameter is malformed or out of range (the message says which).",
+    }
+}
+logger = logging.getLogger("serving.app")
+
+
+def _operation_id(route: APIRoute) -> str:
+    # The handler's name: stable across releases, and what generated clients call the method.
+    return route.name
+
+
+def _legacy_operation_id(route: APIRoute) -> str:
+    return f"legacy_{route.name}"
+
+
+async def mark_deprecated(request: Request, response: Response) -> None:
+    # Percent-encoded: header values are latin-1, a path may be any text.
+    successor = API_PREFIX + quote(request.url.path, safe="/")
+    if request.url.query:
+        successor += f"?{request.url.query}"
+    response.headers["Deprecation"] = f"@{int(LEGACY_DEPRECATED_AT.timestamp())}"
+    response.headers["Link"] = f'<{successor}>; rel="successor-version"'
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: ApiSettings = app.state.settings
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
+    cache = ResponseCache(
+        redis_url=settings.redis_url,
+        prefix=settings.cache_prefix,
+        ttl_seconds=settings.cache_ttl_seconds,
+        memory_ttl_seconds=settings.memory_cache_ttl_seconds,
+        memory_size=settings.memory_cache_size,
+        redis_timeout_seconds=settings.redis_timeout_seconds,
+        redis_retry_seconds=settings.redis_retry_seconds,
+        lock_seconds=settings.cache_lock_seconds,
+    )
+
+    async def current_state() -> DataState:
+        return await load_state(engine, generation=await cache.generation())
+
+    state = StateHolder(current_state, interval=settings.state_refresh_seconds)
+    await state.start()
+    app.state.services = Services(settings=settings, engine=engine, cache=cache, state=state)
+    try:
+        yield
+    finally:
+        # uvicorn has stopped accepting and drained the requests in flight by now.
+        await state.stop()
+        await cache.close()
+        await engine.dispose()
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = [
+        f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in error.errors()
+    ]
+    return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+
+
+async def _database_error(request: Request, error: Exception) -> JSONResponse:
+    logger.error("database error on %s", request.url.path, exc_info=error)
+    return JSONResponse({"detail": "the warehouse is unavailable; try again shortly"}, status_code=503)
+
+
+async def _metrics() -> Response:
+    content, media_type = exposition()
+    return Response(content, media_type=media_type)
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or get_api_settings()
+    app = FastAPI(
+        title="Stockyard API",
+        version="1.0.0",
+        summary="Prices, indicators, recommendations, forecasts and backtests of the Stockyard warehouse.",
+        description=(
+            "Every response says what it is made from: `as_of` (the data date), `data_source` ('synthetic' "
+            "for the sample market) and, where a model made the figures, `model_version`. The `X-Cache` "
+            f"header says where an answer came from; `{REQUEST_ID_HEADER}` names the request in the logs."
+        ),
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    for router in (health.router, sectors.router, models.router):
+        app.include_router(router, prefix=API_PREFIX)
+    for router in (stocks.router, prices.router, recommendations.router, analysis.router):
+        app.include_router(router, prefix=API_PREFIX, responses=BAD_INPUT)
+    app.include_router(
+        stocks.router,
+        responses=BAD_INPUT,
+        deprecated=True,
+        dependencies=[Depends(mark_deprecated)],
+        generate_unique_id_function=_legacy_operation_id,
+        tags=["legacy"],
+    )
+    app.add_api_route("/metrics", _metrics, include_in_schema=False)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(OSError, _database_error)
+    # Added innermost first: the request context wraps everything, so it times and logs compression too.
+    app.add_middleware(MemoryTierMiddleware)
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET"],
+        allow_headers=["*"],
+        expose_headers=[REQUEST_ID_HEADER, "X-Cache", "Deprecation", "Link"],
+    )
+    app.add_middleware(RequestContextMiddleware)
+    return app

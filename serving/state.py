@@ -1,0 +1,140 @@
+"""What the warehouse holds right now: the data date, the model versions and the symbols.
+
+Each worker reads it in the background every few seconds, never on a request: requests check symbols and
+build cache keys from it without a round trip. A new materialization shows up within one refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cached_property
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+# stockyard.products.SYNTHETIC, not imported from there: that module brings pandas and the analytics along.
+SYNTHETIC = "synthetic"
+logger = logging.getLogger("serving.state")
+
+_MARTS_STATE = text(
+    """
+    select
+        (select max(last_date) from marts.dim_stocks) as as_of,
+        coalesce(
+            (select jsonb_object_agg(symbol, case when is_synthetic then :synthetic else provider end)
+             from marts.dim_stocks),
+            '{}'::jsonb
+        ) as symbol_sources,
+        coalesce(
+            (select jsonb_agg(distinct sector) from marts.dim_stocks where sector is not null), '[]'::jsonb
+        ) as sectors,
+        to_regclass('products.recommendations') is not null as has_products
+    """
+)
+
+# The latest recommendations (the (date, rank) index finds them) and the aliases of every registered model.
+_PRODUCTS_STATE = text(
+    """
+    select
+        latest.date as recommendations_date,
+        latest.model_name as recommendations_model,
+        latest.model_version as recommendations_version,
+        coalesce(
+            (select jsonb_object_agg(model_name, version) from products.model_versions
+             where alias = 'champion'),
+            '{}'::jsonb
+        ) as champions,
+        (select max(registered_at) from products.model_versions) as models_registered_at
+    from (select 1) as one
+    left join lateral (
+        select date, model_name, model_version from products.recommendations
+        where date = (select max(date) from products.recommendations)
+        order by rank
+        limit 1
+    ) as latest on true
+    """
+)
+
+
+@dataclass(frozen=True)
+class DataState:
+    as_of: date | None
+    # symbol -> 'synthetic' or the provider that served it
+    symbol_sources: dict[str, str]
+    sectors: frozenset[str]
+    recommendations_date: date | None = None
+    recommendations_model: str | None = None
+    recommendations_version: str | None = None
+    champions: dict[str, str] = field(default_factory=dict)
+    models_registered_at: datetime | None = None
+    generation: int = 0
+
+    @cached_property
+    def data_source(self) -> str:
+        return ",".join(sorted(set(self.symbol_sources.values()))) or "unknown"
+
+    @cached_property
+    def cache_namespace(self) -> str:
+        """Part of every cache key: changes with the data date, any model version, and each purge."""
+        models = ",".join(f"{name}={version}" for name, version in sorted(self.champions.items()))
+        fingerprint = hashlib.blake2b(
+            f"{models}|{self.models_registered_at}|{self.recommendations_version}".encode(), digest_size=6
+        ).hexdigest()
+        return f"g{self.generation}:{self.as_of}:{self.recommendations_date}:{fingerprint}"
+
+    def source_of(self, symbol: str) -> str:
+        return self.symbol_sources.get(symbol, "unknown")
+
+
+async def load_state(engine: AsyncEngine, *, generation: int) -> DataState:
+    async with engine.connect() as conn:
+        marts = (await conn.execute(_MARTS_STATE, {"synthetic": SYNTHETIC})).mappings().one()
+        products = (await conn.execute(_PRODUCTS_STATE)).mappings().one() if marts["has_products"] else {}
+    return DataState(
+        as_of=marts["as_of"],
+        symbol_sources=dict(marts["symbol_sources"]),
+        sectors=frozenset(marts["sectors"]),
+        recommendations_date=products.get("recommendations_date"),
+        recommendations_model=products.get("recommendations_model"),
+        recommendations_version=products.get("recommendations_version"),
+        champions=dict(products.get("champions") or {}),
+        models_registered_at=products.get("models_registered_at"),
+        generation=generation,
+    )
+
+
+class StateHolder:
+    """The current DataState of this worker, refreshed by a background task."""
+
+    def __init__(self, load: Callable[[], Awaitable[DataState]], interval: float) -> None:
+        self._load = load
+        self._interval = interval
+        self.current: DataState | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh(self) -> DataState | None:
+        try:
+            self.current = await self._load()
+        except Exception:
+            # The last good state keeps serving; readiness reports PostgreSQL's own health separately.
+            logger.exception("could not read the data state")
+        return self.current
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.refresh()
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.create_task(self._refresh_forever(), name="data-state-refresh")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,99 @@
+"""Operations: metrics, request ids in JSON logs, CORS, GZip, and the API's import boundary."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.observability import json_formatter
+from tests.serving.conftest import Warehouse
+
+V1 = "/api/v1"
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """What the access log writes, through the JSON formatter `stockyard serve` configures."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(json_formatter())
+    access = logging.getLogger("serving.access")
+    access.addHandler(handler)
+    level = access.level
+    access.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+
+
+def test_request_id_is_echoed_or_made_and_in_the_json_log(
+    client: TestClient, api_warehouse: Warehouse, json_log: io.StringIO
+) -> None:
+    given = client.get(f"{V1}/stocks/{api_warehouse.symbols[0]}", headers={"X-Request-ID": "abc-123"})
+    made = client.get(f"{V1}/health/live")
+    insane = client.get(f"{V1}/health/live", headers={"X-Request-ID": "<script>"})
+    assert given.headers["X-Request-ID"] == "abc-123"
+    assert len(made.headers["X-Request-ID"]) == 32
+    assert insane.headers["X-Request-ID"] != "<script>"
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    first = lines[0]
+    assert first["request_id"] == "abc-123" and first["status"] == 200
+    assert first["route"] == f"{V1}/stocks/{{symbol}}" and first["duration_ms"] > 0
+    assert first["level"] == "info" and first["logger"] == "serving.access" and "timestamp" in first
+    assert lines[1]["request_id"] == made.headers["X-Request-ID"]
+
+
+def test_metrics_count_requests_by_route_and_cache_outcomes(
+    client: TestClient, api_warehouse: Warehouse
+) -> None:
+    client.get(f"{V1}/stocks/{api_warehouse.symbols[0]}")
+    client.get(f"{V1}/stocks/{api_warehouse.symbols[0]}")
+    client.get(f"{V1}/stocks/NOPE")
+    text = client.get("/metrics").text
+    assert f'stockyard_api_requests_total{{method="GET",route="{V1}/stocks/{{symbol}}",status="200"}}' in text
+    assert f'stockyard_api_requests_total{{method="GET",route="{V1}/stocks/{{symbol}}",status="404"}}' in text
+    assert "stockyard_api_request_duration_seconds_bucket" in text
+    assert 'stockyard_api_cache_lookups_total{outcome="hit-memory"}' in text
+    assert 'stockyard_api_cache_lookups_total{outcome="miss"}' in text
+
+
+def test_cors_and_gzip(client: TestClient) -> None:
+    response = client.get(
+        f"{V1}/stocks",
+        params={"limit": 200},
+        headers={"Origin": "https://app.example", "Accept-Encoding": "gzip"},
+    )
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "X-Cache" in response.headers["Access-Control-Expose-Headers"]
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert len(response.json()["items"]) == 200
+    # The memory tier answers the repeats: compressed for one caller, plain for another.
+    again = client.get(f"{V1}/stocks", params={"limit": 200}, headers={"Accept-Encoding": "gzip"})
+    plain = client.get(f"{V1}/stocks", params={"limit": 200}, headers={"Accept-Encoding": "identity"})
+    assert again.headers["X-Cache"] == plain.headers["X-Cache"] == "hit-memory"
+    assert again.headers["Content-Encoding"] == "gzip" and "Content-Encoding" not in plain.headers
+    assert again.json() == plain.json() == response.json()
+    preflight = client.options(
+        f"{V1}/stocks", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert preflight.status_code == 200
+
+
+def test_the_api_imports_neither_dagster_nor_the_ml_stack() -> None:
+    forbidden = ["dagster", "torch", "prophet", "xgboost", "mlflow", "ml", "orchestration"]
+    script = (
+        "import sys, serving.app; "
+        f"print([name for name in {forbidden!r} if name in sys.modules or "
+        "any(module.startswith(name + '.') for module in sys.modules)])"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
