@@ -63,6 +63,8 @@ class Dataset:
     config: DatasetConfig
     window: DateWindow
     fingerprint: str
+    # Built from a made-up market (the sample provider): what is learnt from it says nothing about stocks.
+    synthetic: bool = False
 
     @property
     def horizon(self) -> int:
@@ -144,6 +146,12 @@ def last_load_time(conn: psycopg.Connection) -> datetime | None:
     return row[0] if row else None
 
 
+def market_is_synthetic(conn: psycopg.Connection) -> bool:
+    """Whether the stocks the marts were built from are made up (the sample provider's)."""
+    row = conn.execute("select coalesce(bool_or(is_synthetic), false) from raw.stocks").fetchone()
+    return bool(row and row[0])
+
+
 def dataset_fingerprint(query: str, window: DateWindow, last_loaded_at: datetime | None) -> str:
     payload = json.dumps(
         {
@@ -156,10 +164,38 @@ def dataset_fingerprint(query: str, window: DateWindow, last_loaded_at: datetime
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+class StaleDatasetError(LookupError):
+    """The marts behind a dataset reference changed since it was taken."""
+
+
+@dataclass(frozen=True)
+class DatasetReference:
+    """A dataset without its rows: enough to read it again, and to tell whether the data moved since."""
+
+    window: DateWindow
+    config: DatasetConfig
+    fingerprint: str
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> DatasetReference:
+        return cls(window=dataset.window, config=dataset.config, fingerprint=dataset.fingerprint)
+
+    def load(self, conn: psycopg.Connection) -> Dataset:
+        return load_dataset(conn, self.window, self.config, expected_fingerprint=self.fingerprint)
+
+
 def load_dataset(
-    conn: psycopg.Connection, window: DateWindow | None = None, config: DatasetConfig | None = None
+    conn: psycopg.Connection,
+    window: DateWindow | None = None,
+    config: DatasetConfig | None = None,
+    *,
+    expected_fingerprint: str | None = None,
 ) -> Dataset:
-    """The dataset of `window` (default: every date of the features mart), normalized and fingerprinted."""
+    """The dataset of `window` (default: every date of the features mart), normalized and fingerprinted.
+
+    With `expected_fingerprint`, the data must be what it was when that fingerprint was taken: a
+    StaleDatasetError is raised otherwise, before any row is read.
+    """
     config = config or DatasetConfig()
     if window is None:
         first, last = conn.execute(f"select min(date), max(date) from {FEATURES_TABLE}").fetchone() or (
@@ -172,6 +208,11 @@ def load_dataset(
     features = feature_columns(conn)
     query = dataset_query(features, config.horizon)
     fingerprint = dataset_fingerprint(query, window, last_load_time(conn))
+    if expected_fingerprint is not None and fingerprint != expected_fingerprint:
+        raise StaleDatasetError(
+            f"the marts changed since dataset {expected_fingerprint} of {window} was taken "
+            f"(now {fingerprint})"
+        )
     raw = _read_frame(conn, query, (window.start, window.end), features)
     if raw.empty:
         raise LookupError(f"no feature rows between {window.start} and {window.end}")
@@ -181,6 +222,7 @@ def load_dataset(
         config=config,
         window=window,
         fingerprint=fingerprint,
+        synthetic=market_is_synthetic(conn),
     )
 
 

@@ -77,6 +77,7 @@ def run_tags(
         "data_window": str(dataset.window),
         "dataset_fingerprint": dataset.fingerprint,
         "evaluation_window": str(evaluation_window),
+        "synthetic": str(dataset.synthetic).lower(),
     }
     if dagster_run_id:
         tags["dagster_run_id"] = dagster_run_id

@@ -11,6 +11,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
+from ml.config import MLSettings, TrackingConfig
 from stockyard.marketdata import build_provider
 from stockyard.marketdata.base import MarketDataProvider
 from stockyard.settings import Settings
@@ -73,3 +74,31 @@ class MarketDataResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             }
         )
         return build_provider(settings)
+
+
+class MLflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The MLflow tracking store and model registry the training assets log to."""
+
+    tracking_uri: str = Field(
+        description="A database URI (the <warehouse>_mlflow database) or an MLflow server."
+    )
+    artifact_root: str | None = Field(
+        default=None, description="Folder for the artifacts of experiments created here; None for a server."
+    )
+    ui_url: str = Field(default="http://127.0.0.1:5000", description="The MLflow UI that shows these runs.")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, ml: MLSettings) -> MLflowResource:
+        tracking = TrackingConfig.from_settings(settings, ml)
+        return cls(
+            tracking_uri=tracking.tracking_uri,
+            artifact_root=str(tracking.artifact_root) if tracking.artifact_root else None,
+            ui_url=tracking.ui_url,
+        )
+
+    def tracking(self) -> TrackingConfig:
+        return TrackingConfig(
+            tracking_uri=self.tracking_uri,
+            artifact_root=Path(self.artifact_root) if self.artifact_root else None,
+            ui_url=self.ui_url,
+        )

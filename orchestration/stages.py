@@ -2,7 +2,8 @@
 
 One run cannot mix partitioned and unpartitioned assets, so a selection spanning both becomes stages: an asset
 goes in the earliest stage after all its selected parents, and moves one stage later whenever its partitioning
-differs from a parent's. Stages run in order; a partitioned stage covers the whole window in one run.
+differs from a parent's. The ML assets, and what depends on them, come after all the others. Stages run in
+order; a partitioned stage covers the whole window in one run.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
+from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from orchestration.definitions import build_definitions
+from orchestration.ml.assets import ML_GROUP
 from stockyard.settings import get_settings
 
 
@@ -28,9 +31,20 @@ def plan_stages(selection: str, *, start: date | None = None, end: date | None =
     # Assets computed together (a multi-asset) can only run together.
     selected = dg.AssetSelection.from_string(selection).required_multi_asset_neighbors().resolve(graph)
     keys = [key for key in graph.toposorted_asset_keys if key in selected]
-    if not keys:
-        return []
+    # Training is slow and ends in a blocking promotion gate: the ML assets and what depends on them run
+    # after every other stage, so a challenger that fails the gate leaves the warehouse complete.
+    late: set[dg.AssetKey] = set()
+    for key in keys:
+        node = graph.get(key)
+        if node.group_name == ML_GROUP or any(parent in late for parent in node.parent_keys):
+            late.add(key)
+    early = [key for key in keys if key not in late]
+    return _stages(graph, early, start, end) + _stages(graph, [k for k in keys if k in late], start, end)
 
+
+def _stages(graph: AssetGraph, keys: list[dg.AssetKey], start: date | None, end: date | None) -> list[Stage]:
+    """Stages of `keys` (in topological order) by level: an asset's level is the highest of its parents'
+    among `keys`, plus one where the partitioning changes."""
     level: dict[dg.AssetKey, int] = {}
     for key in keys:
         partitioned = graph.get(key).is_partitioned

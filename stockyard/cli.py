@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stockyard.services import EmbeddedServices, ensure_services, resolve_endpoints
+from stockyard.services import EmbeddedServices, ensure_services, port_open, resolve_endpoints
 from stockyard.settings import PROJECT_ROOT, get_settings
+
+if TYPE_CHECKING:
+    from ml.config import MLSettings, TrackingConfig
 
 app = typer.Typer(
     help="Stockyard: equity research and stock recommendations on the modern data stack.",
@@ -22,6 +28,8 @@ services_app = typer.Typer(help="Start, stop and inspect PostgreSQL and Redis.",
 app.add_typer(services_app, name="services")
 
 DAGSTER_HOME = PROJECT_ROOT / "dagster_home"
+# What MLflow does unasked in every process that logs or serves: phone home, and draw progress bars into logs.
+MLFLOW_DEFAULTS = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
 @services_app.command("up")
@@ -67,10 +75,12 @@ def _print_endpoints(*, started: bool) -> None:
 
 
 def dagster_environment() -> dict[str, str]:
-    """The environment Dagster and dbt child processes need: service URLs, DAGSTER_HOME, the venv's bin."""
+    """The environment Dagster, dbt and MLflow child processes need: service URLs, DAGSTER_HOME, the venv's
+    bin, and MLflow's quiet defaults (unless set otherwise)."""
     endpoints = ensure_services(get_settings())
     bin_dir = str(Path(sys.executable).parent)
     return {
+        **MLFLOW_DEFAULTS,
         **os.environ,
         **endpoints.environment(),
         "DAGSTER_HOME": str(DAGSTER_HOME),
@@ -128,14 +138,21 @@ def materialize(
 
 @app.command()
 def run(
-    ui: Annotated[bool, typer.Option(help="Keep the Dagster UI up after materializing.")] = True,
+    ui: Annotated[bool, typer.Option(help="Keep the Dagster and MLflow UIs up after materializing.")] = True,
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
 ) -> None:
-    """The main job: start the services, materialize every asset, then serve the UI until Ctrl-C."""
+    """The main job: start the services, materialize every asset, then serve the Dagster UI and the MLflow UI
+    until Ctrl-C. When a stage fails, the UIs still come up to show why."""
     services_up()
-    materialize(select="*", start=None, end=None)
+    try:
+        materialize(select="*", start=None, end=None)
+    except typer.Exit:
+        if not ui:
+            raise
+        typer.echo("materializing failed: the Dagster UI shows which run and why", err=True)
     if ui:
-        serve_ui(port=port)
+        with _mlflow_ui_beside(dagster_environment()):
+            serve_ui(port=port)
 
 
 @app.command("ui")
@@ -156,6 +173,103 @@ def serve_ui(port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] 
         str(port),
     ]
     raise typer.Exit(subprocess.run(command, env=env, cwd=PROJECT_ROOT, check=False).returncode)
+
+
+@app.command("mlflow")
+def serve_mlflow(
+    port: Annotated[
+        int | None, typer.Option(help="Port of the MLflow UI (default STOCKYARD_ML_UI_PORT).")
+    ] = None,
+) -> None:
+    """Open the MLflow UI on the project's tracking store: the runs, metrics and artifacts of every training,
+    and the registered models with their champion and challenger."""
+    from ml.config import MLSettings, TrackingConfig
+
+    env = dagster_environment()
+    ml = MLSettings() if port is None else MLSettings(ui_port=port)
+    tracking = TrackingConfig.from_settings(get_settings(), ml)
+    if tracking.is_remote:
+        typer.echo(f"MLflow tracking server {tracking.tracking_uri} serves its own UI: open it")
+        raise typer.Exit(0)
+    typer.echo(f"MLflow UI on {tracking.ui_url}")
+    command = _mlflow_ui_command(tracking, ml)
+    raise typer.Exit(subprocess.run(command, env=env, cwd=PROJECT_ROOT, check=False).returncode)
+
+
+def _mlflow_ui_command(tracking: TrackingConfig, ml: MLSettings) -> list[str]:
+    from ml.tracking import ensure_tracking_database, ui_command
+
+    ensure_tracking_database(tracking.tracking_uri)
+    return ui_command(tracking, host=ml.ui_host, port=ml.ui_port)
+
+
+@contextmanager
+def _mlflow_ui_beside(env: dict[str, str]) -> Iterator[None]:
+    """The MLflow UI in the background for the duration, unless a tracking server serves its own or
+    something (an MLflow UI started earlier) already listens on its port."""
+    from ml.config import MLSettings, TrackingConfig
+
+    ml = MLSettings()
+    tracking = TrackingConfig.from_settings(get_settings(), ml)
+    if tracking.is_remote or port_open(ml.ui_port):
+        typer.echo(f"MLflow UI on {tracking.ui_url}")
+        yield
+        return
+    # A session of its own: `mlflow server` runs its web server as a child, and both must stop together.
+    server = subprocess.Popen(
+        _mlflow_ui_command(tracking, ml), env=env, cwd=PROJECT_ROOT, start_new_session=True
+    )
+    typer.echo(f"MLflow UI on {tracking.ui_url}")
+    try:
+        yield
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on [default: STOCKYARD_API_HOST]")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: STOCKYARD_API_PORT]")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes [default: STOCKYARD_API_WORKERS]")
+    ] = None,
+) -> None:
+    """Serve the API (uvicorn) on the warehouse: /api/v1, its docs at /docs, Prometheus metrics at /metrics.
+
+    SIGTERM or Ctrl-C stops it gracefully: requests in flight finish, then the pools close.
+    """
+    # Imported here: the `serve` extra is only needed by this command.
+    import tempfile
+
+    import uvicorn
+
+    from serving.observability import log_config
+    from serving.settings import get_api_settings
+
+    # The workers read the same services from the environment.
+    os.environ.update(ensure_services(get_settings()).environment())
+    get_settings.cache_clear()
+    settings = get_api_settings()
+    workers = workers or settings.workers
+    with tempfile.TemporaryDirectory(prefix="stockyard-api-metrics-") as metrics_dir:
+        if workers > 1:
+            # Each worker writes its metrics here; /metrics sums them (prometheus-client multiprocess mode).
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run(
+            "serving.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_config=log_config(settings.log_level),
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+        )
 
 
 def _parse_day(value: str | None, option: str) -> date | None:

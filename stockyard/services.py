@@ -156,7 +156,7 @@ class EmbeddedServices:
 
     def status(self) -> dict[str, bool]:
         ports = self._ports()
-        return {"postgres": _port_open(ports["postgres"]), "redis": _port_open(ports["redis"])}
+        return {"postgres": port_open(ports["postgres"]), "redis": port_open(ports["redis"])}
 
     # -- PostgreSQL --------------------------------------------------------------------------------
     def _pg_bin(self, name: str) -> str:
@@ -177,7 +177,7 @@ class EmbeddedServices:
 
     def _start_postgres(self) -> None:
         port = self._ports()["postgres"]
-        if _port_open(port):
+        if port_open(port):
             return
         self.pg_data.mkdir(parents=True, exist_ok=True)
         user = _pg_system_user()
@@ -228,7 +228,7 @@ class EmbeddedServices:
     # -- Redis -------------------------------------------------------------------------------------
     def _start_redis(self) -> None:
         port = self._ports()["redis"]
-        if _port_open(port):
+        if port_open(port):
             return
         self.redis_data.mkdir(parents=True, exist_ok=True)
         subprocess.run(
@@ -341,7 +341,8 @@ def _free_port(preferred: int) -> int:
     raise ServiceError("no free TCP port on 127.0.0.1")
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port`."""
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -349,7 +350,7 @@ def _port_open(port: int) -> bool:
 
 def _wait_for_port(port: int, *, what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while not _port_open(port):
+    while not port_open(port):
         if time.monotonic() > deadline:
             raise ServiceError(f"{what} did not start listening on 127.0.0.1:{port} within {timeout:.0f}s")
         time.sleep(0.05)

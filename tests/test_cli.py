@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+from mlflow import MlflowClient
 
+from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
 from stockyard.services import sibling_database_url
 
 STOCKYARD = [sys.executable, "-m", "stockyard.cli"]
+# Walk-forward and models sized for the 112 trading days and 12 symbols of the whole-graph test.
+SMALL_TRAINING = {
+    "STOCKYARD_ML_FOLDS": "2",
+    "STOCKYARD_ML_TEST_DAYS": "15",
+    "STOCKYARD_ML_VALIDATION_DAYS": "10",
+    "STOCKYARD_ML_MIN_TRAIN_DAYS": "40",
+    "STOCKYARD_ML_XGBOOST_ROUNDS": "20",
+    "STOCKYARD_ML_LSTM_EPOCHS": "1",
+    "STOCKYARD_ML_LSTM_SAMPLES_PER_EPOCH": "1000",
+    "STOCKYARD_ML_PROPHET_HISTORY_DAYS": "100",
+    "STOCKYARD_ML_PROPHET_MIN_HISTORY_DAYS": "30",
+    "STOCKYARD_ML_THREADS": "1",
+}
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -26,9 +45,16 @@ def cli_env(empty_database_url: str, redis_url: str, tmp_path: Path) -> dict[str
         "DATABASE_URL": empty_database_url,
         "REDIS_URL": redis_url,
         "STOCKYARD_STATE_DIR": str(tmp_path / "state"),
-        "MARKET_DATA_START": "2025-06-02",
+        "MARKET_DATA_START": "2025-01-02",
         "SAMPLE_SYMBOLS": "12",
     }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def test_services_status_names_the_configured_services(cli_env: dict[str, str]) -> None:
@@ -39,21 +65,82 @@ def test_services_status_names_the_configured_services(cli_env: dict[str, str]) 
 
 @pytest.mark.slow
 def test_materialize_builds_the_whole_graph_through_the_dagster_instance(cli_env: dict[str, str]) -> None:
-    result = run(["materialize", "--start", "2025-06-02", "--end", "2025-06-13"], cli_env)
+    env = cli_env | SMALL_TRAINING
+    result = run(["materialize", "--start", "2025-01-02", "--end", "2025-06-13"], env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "materializing 2 asset(s) for 2025-06-02...2025-06-13" in result.stdout
+    assert "materializing 2 asset(s) for 2025-01-02...2025-06-13" in result.stdout
+    # The ML assets come last, in a stage of their own.
+    assert result.stdout.rstrip().splitlines()[-1].endswith("materializing 6 asset(s)")
 
-    with psycopg.connect(cli_env["DATABASE_URL"]) as conn:
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
         raw_days = conn.execute("select count(distinct date) from raw.daily_prices").fetchone()
         feature_days = conn.execute("select count(distinct date) from marts.fct_stock_features").fetchone()
         latest = conn.execute("select count(*) from marts.fct_latest_prices").fetchone()
-    assert raw_days == feature_days == (10,)
+    assert raw_days == feature_days == (112,)
     assert latest is not None and latest[0] > 0
-    with psycopg.connect(sibling_database_url(cli_env["DATABASE_URL"], "_dagster")) as conn:
+    with psycopg.connect(sibling_database_url(env["DATABASE_URL"], "_dagster")) as conn:
         statuses = {row[0] for row in conn.execute("select status from runs")}
         checks = conn.execute("select count(*) from asset_check_executions").fetchone()
+        materialized = conn.execute(
+            "select event from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION' "
+            "and asset_key = %s",
+            ('["xgboost_model"]',),
+        ).fetchall()
     assert statuses == {"SUCCESS"}, "every stage ran as a run recorded in PostgreSQL run storage"
-    assert checks is not None and checks[0] > 0, "dbt tests and quality checks ran as asset checks"
+    assert checks is not None and checks[0] > 0, "dbt tests, quality and promotion checks ran as asset checks"
+
+    # Trained, tracked in the MLflow database beside the warehouse, registered and promoted.
+    tracking_uri = sibling_database_url(env["DATABASE_URL"], "_mlflow")
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    for family in ("xgboost", "lstm", "prophet"):
+        experiment = client.get_experiment_by_name(f"stockyard-{family}")
+        assert experiment is not None
+        (run_,) = client.search_runs([experiment.experiment_id])
+        expected = set(CROSS_SECTIONAL_METRICS) | (set(FORECAST_METRICS) if family == "prophet" else set())
+        assert expected <= set(run_.data.metrics)
+        if family == "xgboost":
+            xgboost_run = run_
+    assert client.get_registered_model("stockyard-xgboost").aliases["champion"] == 1
+    assert any(Path(env["STOCKYARD_STATE_DIR"], "mlflow-artifacts").rglob("ic_timeseries.png"))
+    (event,) = materialized
+    run_path = f"/#/experiments/{xgboost_run.info.experiment_id}/runs/{xgboost_run.info.run_id}"
+    assert f"http://127.0.0.1:5000{run_path}" in event[0], "the Dagster metadata links the MLflow run"
+
+
+@pytest.mark.slow
+def test_mlflow_command_serves_the_ui_on_the_tracking_store(cli_env: dict[str, str]) -> None:
+    port = free_port()
+    env = cli_env | {"STOCKYARD_ML_UI_PORT": str(port)}
+    # A session of its own, so the server `stockyard mlflow` starts stops with it.
+    server = subprocess.Popen(
+        [*STOCKYARD, "mlflow"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+                experiments = httpx.get(
+                    f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search",
+                    params={"max_results": 10},
+                    timeout=5,
+                )
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, "stockyard mlflow exited early"
+                assert time.monotonic() < deadline, "the MLflow UI did not answer within 120 s"
+                time.sleep(0.5)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert page.status_code == 200 and "MLflow" in page.text
+    assert experiments.status_code == 200 and experiments.json()["experiments"][0]["name"] == "Default"
+    assert f"MLflow UI on http://127.0.0.1:{port}" in output
 
 
 def test_materialize_rejects_a_bad_date(cli_env: dict[str, str]) -> None:

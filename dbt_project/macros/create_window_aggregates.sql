@@ -40,41 +40,34 @@ create or replace aggregate {{ schema }}.ema(double precision, integer, double p
     stype = double precision
 );
 
--- wilder_average(value, periods, seed): Wilder's smoothing (RSI, ATR): null until `periods` values have
--- been seen, then their simple mean, then average = (previous average * (periods - 1) + value) / periods.
--- `seed` is the average of the row before the first one, when resuming. Nulls are skipped.
--- State: {values seen, their sum while warming up, the average once warm}.
+-- wilder_average(value, periods, seed, first_average): Wilder's smoothing (RSI, ATR): null until `periods`
+-- values have been seen, then their simple mean, then average = (previous average * (periods - 1) + value) /
+-- periods. The caller passes the simple mean as `first_average` on the row completing the first `periods`
+-- values (null elsewhere), which keeps the state a plain number; `seed` is the average of the row before the
+-- first one, when resuming. Nulls are skipped.
 create or replace function {{ schema }}.wilder_step(
-    state double precision[], value double precision, periods integer, seed double precision
-) returns double precision[] language plpgsql immutable parallel safe as $$
+    average double precision,
+    value double precision,
+    periods integer,
+    seed double precision,
+    first_average double precision
+) returns double precision language plpgsql immutable parallel safe as $$
 begin
     if value is null then
-        return state;
+        return average;
     end if;
-    if state is null and seed is not null then
-        state := array[periods, null, seed];
+    average := coalesce(average, seed);
+    if average is null then
+        return first_average;
     end if;
-    if state is null then
-        state := array[0, 0, null];
-    end if;
-    if state[3] is not null then
-        return array[periods, null, (state[3] * (periods - 1) + value) / periods];
-    end if;
-    if state[1] + 1 < periods then
-        return array[state[1] + 1, state[2] + value, null];
-    end if;
-    return array[periods, null, (state[2] + value) / periods];
+    return (average * (periods - 1) + value) / periods;
 end
 $$;
 
-create or replace function {{ schema }}.wilder_final(state double precision[])
-returns double precision language sql immutable parallel safe as $$
-    select state[3]
-$$;
-
-create or replace aggregate {{ schema }}.wilder_average(double precision, integer, double precision) (
+create or replace aggregate {{ schema }}.wilder_average(
+    double precision, integer, double precision, double precision
+) (
     sfunc = {{ schema }}.wilder_step,
-    stype = double precision[],
-    finalfunc = {{ schema }}.wilder_final
+    stype = double precision
 );
 {% endmacro %}

@@ -79,7 +79,9 @@
 
 {% macro in_written_rows(window) %}
     {#- The rows an incremental run writes, as a filter on `symbol` and `date`: dates inside the window, and
-        the whole history of the symbols the CTE `scope` (incremental_scope) restates. -#}
+        the whole history of the symbols the CTE `scope` (incremental_scope) restates. The symbols as an array
+        (`= any(array(...))`, not `in (select ...)`), so that a filter on a table can combine its date and
+        symbol indexes. -#}
     date between {{ window.start }} and {{ window.end }}
-    or symbol in (select symbol from scope where restates_history)
+    or symbol = any(array(select symbol from scope where restates_history))
 {% endmacro %}

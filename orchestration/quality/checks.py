@@ -24,6 +24,9 @@ from stockyard.quality.results import QualityResult, Window, markdown_table
 from stockyard.quality.settings import QualitySettings, get_quality_settings
 from stockyard.settings import Settings
 
+# The blocking check of the features model: the training assets refuse features it last failed.
+FEATURE_CHECK = "feature_rules"
+
 
 def build_quality_checks(
     settings: Settings,
@@ -60,7 +63,7 @@ def build_feature_check(asset_key: dg.AssetKey, settings: Settings) -> dg.AssetC
 
     @dg.asset_check(
         asset=asset_key,
-        name="feature_rules",
+        name=FEATURE_CHECK,
         blocking=True,
         description="One row per symbol and date; each feature present, non-null after its warm-up and "
         "within the range its definition guarantees.",

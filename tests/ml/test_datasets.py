@@ -14,7 +14,9 @@ from ml.datasets import (
     LABEL,
     TARGET,
     Dataset,
+    DatasetReference,
     DateWindow,
+    StaleDatasetError,
     dataset_fingerprint,
     dataset_query,
     feature_columns,
@@ -101,6 +103,7 @@ def test_dataset_from_the_marts(random_walk_dataset: Dataset, random_walk_databa
     assert np.nanmax(by_date.std(ddof=0).to_numpy()) < 1 + 1e-5
     unlabelled = random_walk_dataset.dates.difference(random_walk_dataset.labelled_dates)
     assert len(unlabelled) == random_walk_dataset.horizon
+    assert random_walk_dataset.synthetic, "the sample market's stocks are made up"
 
 
 def test_fingerprint_follows_the_window_and_new_loads(
@@ -112,6 +115,9 @@ def test_fingerprint_follows_the_window_and_new_loads(
     assert narrower.frame["date"].max() <= pd.Timestamp(window.end)
     assert read_dataset(random_walk_database, window).fingerprint == narrower.fingerprint
     assert narrower.fingerprint != random_walk_dataset.fingerprint
+    reference = DatasetReference.of(narrower)
+    with psycopg.connect(random_walk_database) as conn:
+        assert reference.load(conn).frame.equals(narrower.frame)
 
     provider = random_walk_provider()
     with psycopg.connect(random_walk_database) as conn:
@@ -124,6 +130,9 @@ def test_fingerprint_follows_the_window_and_new_loads(
             partition_key="reload",
         )
     assert read_dataset(random_walk_database, window).fingerprint != narrower.fingerprint
+    # What was trained on is gone: a reference to it refuses the new data.
+    with psycopg.connect(random_walk_database) as conn, pytest.raises(StaleDatasetError, match="changed"):
+        reference.load(conn)
 
 
 def test_no_feature_row_uses_data_after_its_date(

@@ -31,12 +31,18 @@ scope as (
 -- The bars to adjust: the window's, each symbol's last one before it (for the previous close), the whole
 -- history of restated symbols, and the bars after the window (a backfill's actions need their closes).
 bars_in_scope as (
-    select daily_prices.*
-    from daily_prices
     {%- if window %}
-    inner join scope
-        on daily_prices.symbol = scope.symbol
-        and daily_prices.date >= scope.read_from
+    select bars.*
+    from scope
+    -- Each symbol's bars as one range of the (symbol, date) index: offset 0 keeps the planner from turning this
+    -- into a scan of every bar.
+    cross join lateral (
+        select * from daily_prices
+        where daily_prices.symbol = scope.symbol and daily_prices.date >= scope.read_from
+        offset 0
+    ) as bars
+    {%- else %}
+    select * from daily_prices
     {%- endif %}
 ),
 

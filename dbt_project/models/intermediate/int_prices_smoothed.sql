@@ -56,19 +56,20 @@ prices_in_scope as (
         {{ 'stored_states.' ~ state if resumes_stored_state else 'null::double precision' }} as {{ state }}_seed
         {{- ',' if not loop.last }}
         {%- endfor %}
-    from adjusted_prices
     {%- if window %}
-    inner join scope on adjusted_prices.symbol = scope.symbol
-    {%- endif %}
+    from scope
     {%- if resumes_stored_state %}
-    left join stored_states on adjusted_prices.symbol = stored_states.symbol
+    left join stored_states on scope.symbol = stored_states.symbol
     {%- endif %}
-    {%- if window %}
-    where
-        adjusted_prices.date <= scope.read_to
+    -- Bounds from the symbol's row, so that its prices are one range of the (symbol, date) index.
+    inner join adjusted_prices
+        on scope.symbol = adjusted_prices.symbol
+        and adjusted_prices.date <= scope.read_to
         {%- if resumes_stored_state %}
         and adjusted_prices.date > coalesce(stored_states.date, '-infinity'::date)
         {%- endif %}
+    {%- else %}
+    from adjusted_prices
     {%- endif %}
 ),
 
@@ -88,6 +89,23 @@ price_moves as (
     from prices_in_scope
 ),
 
+-- Wilder's averages start at the simple mean of their first 14 values, on the row that completes them.
+first_wilder_averages as (
+    select
+        *,
+        {%- for value in ['gain', 'loss', 'true_range'] %}
+        case
+            when {{ value }} is not null and count({{ value }}) over symbol_history = 14
+                then sum({{ value }}) over symbol_history / 14
+        end as first_{{ value }}_average
+        {{- ',' if not loop.last }}
+        {%- endfor %}
+    from price_moves
+    window symbol_history as (
+        partition by symbol order by date rows between unbounded preceding and current row
+    )
+),
+
 averages as (
     select
         symbol,
@@ -95,11 +113,14 @@ averages as (
         history_days_seed + row_number() over symbol_history as history_days,
         {{ target.schema }}.ema(adj_close, 12, ema_12_seed) over symbol_history as ema_12,
         {{ target.schema }}.ema(adj_close, 26, ema_26_seed) over symbol_history as ema_26,
-        {{ target.schema }}.wilder_average(gain, 14, avg_gain_14_seed) over symbol_history as avg_gain_14,
-        {{ target.schema }}.wilder_average(loss, 14, avg_loss_14_seed) over symbol_history as avg_loss_14,
-        {{ target.schema }}.wilder_average(true_range, 14, atr_14_seed) over symbol_history as atr_14,
+        {{ target.schema }}.wilder_average(gain, 14, avg_gain_14_seed, first_gain_average) over symbol_history
+            as avg_gain_14,
+        {{ target.schema }}.wilder_average(loss, 14, avg_loss_14_seed, first_loss_average) over symbol_history
+            as avg_loss_14,
+        {{ target.schema }}.wilder_average(true_range, 14, atr_14_seed, first_true_range_average)
+            over symbol_history as atr_14,
         macd_signal_seed
-    from price_moves
+    from first_wilder_averages
     window symbol_history as (
         partition by symbol order by date rows between unbounded preceding and current row
     )

@@ -55,6 +55,9 @@ prices_in_scope as (
         adjusted_prices.adj_volume,
         adjusted_prices.return_1d,
         ln(adjusted_prices.adj_close / adjusted_prices.previous_adj_close) as log_return_1d,
+        adjusted_prices.adj_close::numeric as adj_close_numeric,
+        adjusted_prices.adj_volume::numeric as adj_volume_numeric,
+        ln(adjusted_prices.adj_close / adjusted_prices.previous_adj_close)::numeric as log_return_1d_numeric,
         market_returns.market_return_1d,
         smoothed_prices.history_days,
         smoothed_prices.ema_12,
@@ -78,56 +81,51 @@ prices_in_scope as (
 -- The year's high and low in linear time (van Herk / Gil-Werman): cut each symbol's rows into blocks of a
 -- year. The year ending on a row spans the end of the previous block from the row a year back and the start
 -- of its own block up to the row, so its extreme is the larger of a running extreme from the block's end
--- backwards, taken a year back, and one from the block's start forwards, taken on the row.
-block_extremes as (
+-- backwards, taken a year back, and one from the block's start forwards, taken on the row. The backward one
+-- comes first, in a pass of its own; the forward one shares the pass below.
+block_extremes_from_date as (
     select
-        symbol,
-        date,
-        max(adj_high) over block_to_date as block_high_to_date,
-        min(adj_low) over block_to_date as block_low_to_date,
+        *,
         max(adj_high) over block_from_date as block_high_from_date,
         min(adj_low) over block_from_date as block_low_from_date
     from prices_in_scope
+    window block_from_date as (
+        partition by symbol, (history_days - 1) / {{ year }} order by date desc
+        rows between unbounded preceding and current row
+    )
+),
+
+-- Every per-symbol window in one pass over rows sorted once. Moving means and deviations aggregate the
+-- numeric copies of their inputs, converted once per row rather than on each entry to and exit from a frame.
+rolling_statistics as (
+    select
+        *,
+        greatest(
+            max(adj_high) over block_to_date, lag(block_high_from_date, {{ year - 1 }}) over symbol_history
+        ) as high_52w,
+        least(
+            min(adj_low) over block_to_date, lag(block_low_from_date, {{ year - 1 }}) over symbol_history
+        ) as low_52w,
+        {%- for days in [5, 21, 63, 252] %}
+        lag(adj_close, {{ days }}) over symbol_history as adj_close_{{ days }}d_ago,
+        {%- endfor %}
+        {%- for days in [5, 10, 20, 50, 200] %}
+        {{ moving_aggregate('avg', 'adj_close_numeric', 'last_' ~ days ~ '_days') }} as sma_{{ days }},
+        {%- endfor %}
+        {{ moving_aggregate('stddev_pop', 'adj_close_numeric', 'last_20_days') }} as close_stddev_20d,
+        {{ moving_aggregate('avg', 'adj_volume_numeric', 'last_20_days') }} as volume_mean_20d,
+        {{ moving_aggregate('stddev_samp', 'adj_volume_numeric', 'last_20_days') }} as volume_stddev_20d,
+        {{ moving_aggregate('stddev_samp', 'log_return_1d_numeric', 'last_21_days') }} as log_return_stddev_21d,
+        {{ moving_aggregate('stddev_samp', 'log_return_1d_numeric', 'last_63_days') }} as log_return_stddev_63d,
+        -- Against the equal-weight market: the regression slope (covariance over the market's variance).
+        regr_slope(return_1d, market_return_1d) over last_63_days as market_beta_63d,
+        corr(return_1d, market_return_1d) over last_63_days as market_correlation_63d
+    from block_extremes_from_date
     window
         block_to_date as (
             partition by symbol, (history_days - 1) / {{ year }} order by date
             rows between unbounded preceding and current row
         ),
-        block_from_date as (
-            partition by symbol, (history_days - 1) / {{ year }} order by date desc
-            rows between unbounded preceding and current row
-        )
-),
-
-year_extremes as (
-    select
-        symbol,
-        date,
-        greatest(block_high_to_date, lag(block_high_from_date, {{ year - 1 }}) over symbol_history) as high_52w,
-        least(block_low_to_date, lag(block_low_from_date, {{ year - 1 }}) over symbol_history) as low_52w
-    from block_extremes
-    window symbol_history as (partition by symbol order by date)
-),
-
-rolling_statistics as (
-    select
-        prices_in_scope.*,
-        {%- for days in [5, 21, 63, 252] %}
-        lag(adj_close, {{ days }}) over symbol_history as adj_close_{{ days }}d_ago,
-        {%- endfor %}
-        {%- for days in [5, 10, 20, 50, 200] %}
-        {{ moving_aggregate('avg', 'adj_close', 'last_' ~ days ~ '_days') }} as sma_{{ days }},
-        {%- endfor %}
-        {{ moving_aggregate('stddev_pop', 'adj_close', 'last_20_days') }} as close_stddev_20d,
-        {{ moving_aggregate('avg', 'adj_volume', 'last_20_days') }} as volume_mean_20d,
-        {{ moving_aggregate('stddev_samp', 'adj_volume', 'last_20_days') }} as volume_stddev_20d,
-        {{ moving_aggregate('stddev_samp', 'log_return_1d', 'last_21_days') }} as log_return_stddev_21d,
-        {{ moving_aggregate('stddev_samp', 'log_return_1d', 'last_63_days') }} as log_return_stddev_63d,
-        -- Against the equal-weight market: the regression slope (covariance over the market's variance).
-        regr_slope(return_1d, market_return_1d) over last_63_days as market_beta_63d,
-        corr(return_1d, market_return_1d) over last_63_days as market_correlation_63d
-    from prices_in_scope
-    window
         symbol_history as (partition by symbol order by date),
         {%- for days in [5, 10, 20, 21, 50, 63, 200] %}
         last_{{ days }}_days as (symbol_history rows between {{ days - 1 }} preceding and current row)
@@ -182,20 +180,17 @@ features as (
         end as volume_zscore_20d,
         case
             when rolling_statistics.history_days >= {{ year }}
-                then rolling_statistics.adj_close / year_extremes.high_52w - 1
+                then rolling_statistics.adj_close / rolling_statistics.high_52w - 1
         end as distance_from_52w_high,
         case
             when rolling_statistics.history_days >= {{ year }}
-                then rolling_statistics.adj_close / year_extremes.low_52w - 1
+                then rolling_statistics.adj_close / rolling_statistics.low_52w - 1
         end as distance_from_52w_low,
         case when rolling_statistics.history_days > 63 then rolling_statistics.market_beta_63d end as beta_63d,
         case
             when rolling_statistics.history_days > 63 then rolling_statistics.market_correlation_63d
         end as correlation_63d
     from rolling_statistics
-    inner join year_extremes
-        on rolling_statistics.symbol = year_extremes.symbol
-        and rolling_statistics.date = year_extremes.date
 ),
 
 features_to_write as (
@@ -205,21 +200,42 @@ features_to_write as (
     {%- endif %}
 ),
 
--- Cross-sectional ranks, sorted on the ranked columns alone (narrow rows sort fast).
-ranks as (
+-- Each date's values of every ranked feature, negated and sorted: a row's percentile rank is then a binary
+-- search in them (percent_rank_among), one small sort per date and feature rather than a sort of every row
+-- per feature.
+ranked_values_by_date as (
     select
-        symbol,
         date,
         {%- for feature in ranked_features %}
-        case
-            when {{ feature }} is not null
-                then percent_rank() over (partition by date, {{ feature }} is null order by {{ feature }})
-        end as {{ feature }}_rank
+        array_agg(-{{ feature }} order by -{{ feature }}) filter (where {{ feature }} is not null)
+            as {{ feature }}_values
         {{- ',' if not loop.last }}
         {%- endfor %}
     from features_to_write
     {%- if restates_history %}
     where date between {{ window.start }} and {{ window.end }}
+    {%- endif %}
+    group by date
+),
+
+-- In date order, so that each date's rows meet its sorted values together (one date's arrays stay in the CPU
+-- cache instead of every row fetching another date's).
+features_by_date as (
+    select * from features_to_write
+    order by date
+),
+
+final as (
+    select
+        features_by_date.*,
+        {%- for feature in ranked_features %}
+        {{ percent_rank_among('features_by_date.' ~ feature, 'ranked_values_by_date.' ~ feature ~ '_values') }}
+            as {{ feature }}_rank
+        {{- ',' if not loop.last }}
+        {%- endfor %}
+    from features_by_date
+    inner join ranked_values_by_date on features_by_date.date = ranked_values_by_date.date
+    {%- if restates_history %}
 
     union all
 
@@ -227,29 +243,17 @@ ranks as (
     -- rescaled by one factor, which changes the price-level features (macd, macd_signal, atr_14) but none of
     -- the ranked ones beyond rounding, so the ranks stored for those rows still hold.
     select
-        stored.symbol,
-        stored.date,
+        features_to_write.*,
         {%- for feature in ranked_features %}
         stored.{{ feature }}_rank
         {{- ',' if not loop.last }}
         {%- endfor %}
-    from {{ this }} as stored
-    inner join scope on stored.symbol = scope.symbol
-    where scope.restates_history and stored.date < {{ window.start }}
-    {%- endif %}
-),
-
-final as (
-    select
-        features_to_write.*,
-        {%- for feature in ranked_features %}
-        ranks.{{ feature }}_rank
-        {{- ',' if not loop.last }}
-        {%- endfor %}
     from features_to_write
-    inner join ranks
-        on features_to_write.symbol = ranks.symbol
-        and features_to_write.date = ranks.date
+    inner join {{ this }} as stored
+        on features_to_write.symbol = stored.symbol
+        and features_to_write.date = stored.date
+    where features_to_write.date < {{ window.start }}
+    {%- endif %}
 )
 
 select * from final

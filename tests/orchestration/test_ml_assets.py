@@ -1,0 +1,318 @@
+"""The ML assets materialized for real: a small sample market built through dbt, Dagster, and MLflow on
+PostgreSQL.
+
+The market is built as in tests/ml (sample provider -> warehouse.ingest -> `dbt build`), smaller: 12 symbols
+over 15 months, with the walk-forward and the models sized down to match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+from mlflow import MlflowClient
+
+from ml.config import MLSettings
+from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
+from orchestration.definitions import EXECUTOR, build_definitions
+from orchestration.ml.assets import (
+    MODEL_EVALUATION,
+    MODEL_PROMOTION,
+    TRAINING_DATASET,
+    TRAINING_TAG,
+    build_ml_assets,
+    promotion_check_name,
+)
+from orchestration.partitions import trading_day_partitions
+from orchestration.quality.checks import FEATURE_CHECK, build_feature_check
+from orchestration.resources import MLflowResource, WarehouseResource
+from orchestration.stages import plan_stages
+from stockyard import warehouse
+from stockyard.marketdata.sample import SampleProvider
+from stockyard.services import sibling_database_url
+from stockyard.settings import Settings
+from tests.conftest import throwaway_database
+from tests.ml.conftest import dbt_build
+
+MARKET_START, MARKET_END = date(2019, 1, 2), date(2020, 3, 31)
+N_SYMBOLS = 12
+FEATURES = dg.AssetKey("fct_stock_features")
+FAMILIES = ("xgboost", "lstm", "prophet")
+# About 310 trading days: two folds of 40 test days after at least 100 training dates.
+SMALL = MLSettings(
+    folds=2,
+    test_days=40,
+    validation_days=20,
+    min_train_days=100,
+    xgboost_rounds=40,
+    lstm_epochs=2,
+    lstm_samples_per_epoch=2000,
+    prophet_history_days=200,
+    prophet_min_history_days=60,
+    threads=1,
+)
+
+
+def ml_assets(settings: MLSettings = SMALL) -> list[dg.AssetsDefinition]:
+    return build_ml_assets(
+        settings,
+        features=FEATURES,
+        forward_returns=dg.AssetKey("fct_forward_returns"),
+        prices=dg.AssetKey("fct_daily_prices"),
+    )
+
+
+def key_of(*, family: str) -> dg.AssetKey:
+    return dg.AssetKey(f"{family}_model")
+
+
+@pytest.fixture(scope="module")
+def market_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    provider = SampleProvider(n_symbols=N_SYMBOLS, signal_strength=0.05, start=MARKET_START, end=MARKET_END)
+    symbols = provider.symbols()
+    with throwaway_database() as url:
+        with psycopg.connect(url) as conn:
+            warehouse.load_stocks(conn, provider.metadata(symbols), provider="sample", synthetic=True)
+            warehouse.ingest(conn, provider, symbols, start=MARKET_START, end=MARKET_END, partition_key="ml")
+        dbt_build(url, tmp_path_factory.mktemp("dbt"))
+        yield url
+
+
+@pytest.fixture(scope="module")
+def resources(market_database: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    return {
+        "warehouse_db": WarehouseResource(database_url=market_database),
+        "mlflow_tracking": MLflowResource(
+            tracking_uri=sibling_database_url(market_database, "_mlflow"),
+            artifact_root=str(tmp_path_factory.mktemp("mlflow-artifacts")),
+        ),
+        "io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path_factory.mktemp("storage"))),
+    }
+
+
+@pytest.fixture(scope="module")
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.ephemeral() as ephemeral:
+        yield ephemeral
+
+
+@pytest.fixture(scope="module")
+def trained(resources: dict[str, object], instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """Every ML asset materialized once, on an empty registry: each first version becomes champion."""
+    result = dg.materialize(ml_assets(), resources=resources, instance=instance)
+    assert result.success
+    return result
+
+
+def client_of(resources: dict[str, object]) -> MlflowClient:
+    tracking = resources["mlflow_tracking"]
+    assert isinstance(tracking, MLflowResource)
+    return MlflowClient(tracking_uri=tracking.tracking_uri, registry_uri=tracking.tracking_uri)
+
+
+def aliases(resources: dict[str, object], model_name: str) -> dict[str, str]:
+    model = client_of(resources).get_registered_model(model_name)
+    return {alias: str(version) for alias, version in model.aliases.items()}
+
+
+def metadata_of(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, object]:
+    (event,) = [event for event in result.get_asset_materialization_events() if event.asset_key == key]
+    materialization = event.step_materialization_data.materialization
+    return {name: value.value for name, value in materialization.metadata.items()}
+
+
+def checks_of(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
+
+
+def test_definitions_put_the_ml_assets_behind_the_marts() -> None:
+    defs = build_definitions(Settings())
+    graph = defs.resolve_asset_graph()
+    assert set(graph.get(TRAINING_DATASET).parent_keys) == {
+        FEATURES,
+        dg.AssetKey("fct_forward_returns"),
+        dg.AssetKey("fct_daily_prices"),
+    }
+    for family in FAMILIES:
+        node = graph.get(key_of(family=family))
+        assert node.group_name == "ml" and set(node.parent_keys) == {TRAINING_DATASET}
+    assert set(graph.get(MODEL_EVALUATION).parent_keys) == {key_of(family=f) for f in FAMILIES}
+    promotion = defs.get_assets_def(MODEL_PROMOTION)
+    assert {spec.name: spec.blocking for spec in promotion.check_specs} == {
+        promotion_check_name(family): True for family in FAMILIES
+    }
+    # Training steps are tagged so the executor runs them one at a time, each on every core.
+    assert defs.executor is EXECUTOR
+    assert {defs.get_assets_def(key_of(family=f)).op.tags[TRAINING_TAG] for f in FAMILIES} == set(FAMILIES)
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_ml_assets_run_after_every_other_stage() -> None:
+    stages = plan_stages("*")
+    ml_stage = stages[-1]
+    assert ml_stage.partition_range is None
+    assert set(ml_stage.asset_keys) == {
+        "training_dataset",
+        "xgboost_model",
+        "lstm_model",
+        "prophet_model",
+        "model_evaluation",
+        "model_promotion",
+    }
+    assert all(not set(stage.asset_keys) & set(ml_stage.asset_keys) for stage in stages[:-1])
+
+
+def test_dataset_metadata_describes_what_is_trained_on(
+    trained: dg.ExecuteInProcessResult, market_database: str
+) -> None:
+    with psycopg.connect(market_database) as conn:
+        rows, symbols, first, last = conn.execute(
+            "select count(*), count(distinct symbol), min(date), max(date) from marts.fct_stock_features"
+        ).fetchone()  # type: ignore[misc]
+    metadata = metadata_of(trained, TRAINING_DATASET)
+    assert (metadata["dagster/row_count"], metadata["symbols"]) == (rows, symbols)
+    assert metadata["window"] == f"{first}..{last}" and metadata["synthetic"] is True
+    assert len(str(metadata["fingerprint"])) == 16
+
+
+def test_each_model_carries_its_run_url_metrics_and_promotion(
+    trained: dg.ExecuteInProcessResult, resources: dict[str, object]
+) -> None:
+    client = client_of(resources)
+    windows = set()
+    for family in FAMILIES:
+        metadata = metadata_of(trained, key_of(family=family))
+        run = client.get_run(str(metadata["run_id"]))
+        assert metadata["mlflow_run"] == (
+            f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+        )
+        expected = set(CROSS_SECTIONAL_METRICS) | (set(FORECAST_METRICS) if family == "prophet" else set())
+        assert expected <= set(metadata)
+        assert metadata["rank_ic"] == pytest.approx(run.data.metrics["rank_ic"])
+        assert metadata["model"] == f"stockyard-{family} v1" and metadata["promotion"] == "champion"
+        assert run.data.tags["dagster_run_id"] == trained.run_id
+        assert run.data.tags["synthetic"] == "true"
+        windows.add(metadata["evaluation_window"])
+    assert len(windows) == 1, "every family is evaluated on the same window"
+
+    comparison = metadata_of(trained, MODEL_EVALUATION)
+    assert comparison["comparable"] is True
+    table = str(comparison["comparison"])
+    assert "| | xgboost | lstm | prophet |" in table and f"| evaluation window | {windows.pop()}" in table
+    assert "| rank_ic |" in table and "| mape |" in table
+
+
+def test_first_versions_are_published_as_champions(
+    trained: dg.ExecuteInProcessResult, resources: dict[str, object]
+) -> None:
+    assert metadata_of(trained, MODEL_PROMOTION)["champions"] == {
+        family: f"models:/stockyard-{family}/1" for family in FAMILIES
+    }
+    checks = checks_of(trained)
+    assert {name: check.passed for name, check in checks.items()} == {
+        promotion_check_name(family): True for family in FAMILIES
+    }
+    assert aliases(resources, "stockyard-xgboost") == {"champion": "1", "challenger": "1"}
+
+
+def test_a_challenger_that_does_not_beat_the_champion_blocks_downstream(
+    trained: dg.ExecuteInProcessResult, resources: dict[str, object], instance: dg.DagsterInstance
+) -> None:
+    @dg.asset(deps=[MODEL_PROMOTION])
+    def scored_with_champion() -> None:
+        """Stands for what scores with the champions (recommendations)."""
+
+    # No version can beat its champion by a rank IC of 1.
+    strict = ml_assets(SMALL.model_copy(update={"promotion_min_improvement": 1.0}))
+    result = dg.materialize(
+        [*strict, scored_with_champion],
+        selection=[key_of(family="xgboost"), MODEL_EVALUATION, MODEL_PROMOTION, scored_with_champion.key],
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert not [
+        e for e in result.get_asset_materialization_events() if e.asset_key == scored_with_champion.key
+    ]
+
+    checks = checks_of(result)
+    failed = checks[promotion_check_name("xgboost")]
+    assert not failed.passed and failed.severity is dg.AssetCheckSeverity.ERROR
+    assert failed.description is not None and "v2 stays challenger" in failed.description
+    assert "required more than 1.00000" in failed.description
+    # The families not retrained keep their earlier, passing decisions.
+    assert checks[promotion_check_name("lstm")].passed and checks[promotion_check_name("prophet")].passed
+    # The alias stays with the champion; the new version is only the challenger.
+    assert aliases(resources, "stockyard-xgboost") == {"champion": "1", "challenger": "2"}
+    assert metadata_of(result, MODEL_PROMOTION)["champions"] == {
+        family: f"models:/stockyard-{family}/1" for family in FAMILIES
+    }
+    assert metadata_of(result, key_of(family="xgboost"))["promotion"] == "challenger"
+
+
+def test_a_failing_feature_check_stops_the_ml_assets(
+    market_database: str, resources: dict[str, object], tmp_path: Path
+) -> None:
+    partitions = trading_day_partitions(MARKET_START)
+
+    @dg.asset(key=FEATURES, partitions_def=partitions)
+    def fct_stock_features() -> None:
+        """Stands for the dbt model, built already."""
+
+    check = build_feature_check(FEATURES, Settings.model_validate({"STOCKYARD_STATE_DIR": tmp_path}))
+    last_day = MARKET_END.isoformat()
+
+    def check_features(instance: dg.DagsterInstance) -> bool:
+        result = dg.materialize(
+            [fct_stock_features, check],
+            resources=resources,
+            instance=instance,
+            partition_key=last_day,
+            raise_on_error=False,
+        )
+        (evaluation,) = result.get_asset_check_evaluations()
+        assert evaluation.check_name == FEATURE_CHECK
+        return evaluation.passed
+
+    def train_xgboost(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            ml_assets(),
+            selection=[TRAINING_DATASET, key_of(family="xgboost")],
+            resources=resources,
+            instance=instance,
+            raise_on_error=False,
+        )
+
+    with (
+        psycopg.connect(market_database, autocommit=True) as conn,
+        dg.DagsterInstance.ephemeral() as instance,
+    ):
+        kept = conn.execute(
+            "select symbol, rsi_14 from marts.fct_stock_features where date = %s", (MARKET_END,)
+        ).fetchall()
+        conn.execute("update marts.fct_stock_features set rsi_14 = null where date = %s", (MARKET_END,))
+        try:
+            assert not check_features(instance)
+            blocked = train_xgboost(instance)
+        finally:
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "update marts.fct_stock_features set rsi_14 = %s where symbol = %s and date = %s",
+                    [(rsi, symbol, MARKET_END) for symbol, rsi in kept],
+                )
+        assert not blocked.success and not blocked.get_asset_materialization_events()
+        (failure,) = [event for event in blocked.all_events if event.is_step_failure]
+        assert failure.step_key == "training_dataset"
+        assert f"fct_stock_features:{FEATURE_CHECK} failed" in str(failure.event_specific_data)
+
+        # Fixed and checked again, the features are trained on.
+        assert check_features(instance)
+        fixed = dg.materialize(
+            ml_assets(), selection=[TRAINING_DATASET], resources=resources, instance=instance
+        )
+        assert fixed.success
