@@ -10,9 +10,11 @@ from ml.config import MLSettings
 from orchestration.ingestion.assets import build_price_assets, stock_universe
 from orchestration.ml.assets import TRAINING_TAG, build_ml_assets
 from orchestration.partitions import trading_day_partitions
-from orchestration.quality.checks import build_quality_checks
-from orchestration.resources import MarketDataResource, MLflowResource, WarehouseResource
+from orchestration.products.assets import RECOMMENDATIONS, build_product_assets
+from orchestration.quality.checks import build_quality_checks, build_recommendation_check
+from orchestration.resources import ApiCacheResource, MarketDataResource, MLflowResource, WarehouseResource
 from orchestration.transformation.assets import build_dbt_assets, dbt_cli, dbt_project
+from stockyard.product_settings import ProductSettings
 from stockyard.services import resolve_endpoints
 from stockyard.settings import Settings, get_settings
 
@@ -33,11 +35,15 @@ def build_definitions(settings: Settings, ml: MLSettings | None = None) -> dg.De
     project = dbt_project()
     incremental_models, other_models = build_dbt_assets(project, partitions_def)
     features = get_asset_key_for_model([incremental_models], "fct_stock_features")
+    prices = get_asset_key_for_model([incremental_models], "fct_daily_prices")
     ml_assets = build_ml_assets(
         ml,
         features=features,
         forward_returns=get_asset_key_for_model([incremental_models], "fct_forward_returns"),
-        prices=get_asset_key_for_model([incremental_models], "fct_daily_prices"),
+        prices=prices,
+    )
+    product_assets = build_product_assets(
+        ml, ProductSettings(), partitions_def, features=features, prices=prices
     )
     return dg.Definitions(
         assets=[
@@ -46,13 +52,18 @@ def build_definitions(settings: Settings, ml: MLSettings | None = None) -> dg.De
             incremental_models,
             other_models,
             *ml_assets,
+            *product_assets,
         ],
-        asset_checks=build_quality_checks(settings, features=features),
+        asset_checks=[
+            *build_quality_checks(settings, features=features),
+            build_recommendation_check(RECOMMENDATIONS, settings, table="products.recommendations"),
+        ],
         resources={
             "market_data": MarketDataResource.from_settings(settings),
             "warehouse_db": WarehouseResource(database_url=endpoints.database_url),
             "dbt": dbt_cli(project),
             "mlflow_tracking": MLflowResource.from_settings(settings, ml),
+            "api_cache": ApiCacheResource(redis_url=endpoints.redis_url),
             # Asset values (the dataset reference, training summaries, champions) are small pickles kept
             # beside the embedded services' data, so each state folder has its own.
             "io_manager": dg.FilesystemIOManager(base_dir=str(settings.state_dir / "dagster-storage")),

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg
+import redis
 from pydantic import Field
 
 from ml.config import MLSettings, TrackingConfig
+from stockyard.api_cache import API_CACHE_PREFIX, purge_api_cache
 from stockyard.marketdata import build_provider
 from stockyard.marketdata.base import MarketDataProvider
 from stockyard.settings import Settings
@@ -102,3 +104,19 @@ class MLflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             artifact_root=Path(self.artifact_root) if self.artifact_root else None,
             ui_url=self.ui_url,
         )
+
+
+class ApiCacheResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The API's Redis cache, which the product assets purge once they have written new rows."""
+
+    redis_url: str = Field(description="Redis URL the API caches its answers in.")
+    prefix: str = Field(default=API_CACHE_PREFIX, description="Key prefix of the API's cache entries.")
+
+    def purge(self) -> int | None:
+        """Delete the API's cached answers; how many, or None when Redis is unreachable. The API's keys carry
+        the data date and model versions, so a missed purge leaves stale entries unreachable, not served."""
+        try:
+            return purge_api_cache(self.redis_url, prefix=self.prefix)
+        except redis.RedisError as error:
+            dg.get_dagster_logger().warning("could not purge the API cache at %s: %s", self.redis_url, error)
+            return None

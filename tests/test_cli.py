@@ -69,8 +69,11 @@ def test_materialize_builds_the_whole_graph_through_the_dagster_instance(cli_env
     result = run(["materialize", "--start", "2025-01-02", "--end", "2025-06-13"], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "materializing 2 asset(s) for 2025-01-02...2025-06-13" in result.stdout
-    # The ML assets come last, in a stage of their own.
-    assert result.stdout.rstrip().splitlines()[-1].endswith("materializing 6 asset(s)")
+    # The ML assets and the unpartitioned products, then the days' recommendations, then signal health.
+    stages = [line for line in result.stdout.splitlines() if "] materializing" in line]
+    assert stages[-3].endswith("materializing 9 asset(s)")
+    assert stages[-2].endswith("materializing 1 asset(s) for 2025-01-02...2025-06-13")
+    assert stages[-1].endswith("materializing 1 asset(s)")
 
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         raw_days = conn.execute("select count(distinct date) from raw.daily_prices").fetchone()
@@ -105,6 +108,29 @@ def test_materialize_builds_the_whole_graph_through_the_dagster_instance(cli_env
     (event,) = materialized
     run_path = f"/#/experiments/{xgboost_run.info.experiment_id}/runs/{xgboost_run.info.run_id}"
     assert f"http://127.0.0.1:5000{run_path}" in event[0], "the Dagster metadata links the MLflow run"
+
+    # Every product, made with the champions, from the synthetic market.
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        recommended = conn.execute(
+            "select count(distinct date), count(*), array_agg(distinct model_version), "
+            "array_agg(distinct data_source) from products.recommendations"
+        ).fetchone()
+        products = {
+            table: conn.execute(f"select count(*) from products.{table}").fetchone()
+            for table in ("backtests", "signal_health", "model_versions")
+        }
+        forecast_steps = conn.execute(
+            "select count(*), count(distinct symbol) from products.forecasts"
+        ).fetchone()
+        bars = conn.execute("select count(*) from marts.fct_daily_prices").fetchone()
+    assert recommended == (112, bars[0] if bars else None, ["1"], ["synthetic"])
+    # 21 trading days ahead for each symbol Prophet had enough history of.
+    assert forecast_steps is not None and forecast_steps[0] == 21 * forecast_steps[1] >= 21 * 10
+    assert products == {
+        "backtests": (1,),
+        "signal_health": (107,),
+        "model_versions": (3,),
+    }
 
 
 @pytest.mark.slow
