@@ -60,6 +60,35 @@ def main() -> None:
     print("symbols with rows outside (share of their rows, worst error):")
     for symbol, row in outside.head(15).iterrows():
         print(f"  {symbol:<6} {row['share_outside']:>7.1%}  {row['max_error']:>8.1%}")
+    by_name = {symbol_from_filename(path.name): path for path in files}
+    for symbol in outside.head(15).index:
+        print(f"why {symbol} differs: adjustment steps the file's own split and dividend columns do not give")
+        for line in unexplained_steps(pd.read_csv(by_name[str(symbol)], parse_dates=["timestamp"])):
+            print(f"  {line}")
+
+
+def unexplained_steps(history: pd.DataFrame) -> list[str]:
+    """Dates on which the file's adjustment factor (adjusted_close / close) steps by other than the split and
+    dividend its own columns record for that date. Back-adjusted, the factor of the day before an ex-date is
+    the ex-date's times 1 / split x close / (close + dividend): the convention the dbt models use."""
+    rows = history.sort_values("timestamp", ignore_index=True)
+    factor = rows["adjusted_close"] / rows["close"]
+    step = factor.shift(1) / factor
+    implied = rows["close"] / (rows["close"] + rows["dividend_amount"]) / rows["split_coefficient"]
+    off = (step / implied - 1).abs() > TOLERANCE
+    found = rows.loc[off]
+    return [
+        f"{day.date()}: factor steps x{factor_step:.4f}, the file's split {split:g} and dividend "
+        f"{dividend:g} give x{implied_step:.4f}"
+        for day, factor_step, split, dividend, implied_step in zip(
+            found["timestamp"],
+            step[off],
+            found["split_coefficient"],
+            found["dividend_amount"],
+            implied[off],
+            strict=True,
+        )
+    ]
 
 
 if __name__ == "__main__":
