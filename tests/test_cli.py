@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,7 @@ from mlflow import MlflowClient
 
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
 from stockyard.services import sibling_database_url
+from tests.conftest import throwaway_database
 
 STOCKYARD = [sys.executable, "-m", "stockyard.cli"]
 # Walk-forward and models sized for the 112 trading days and 12 symbols of the whole-graph test.
@@ -32,6 +35,12 @@ SMALL_TRAINING = {
     "STOCKYARD_ML_PROPHET_MIN_HISTORY_DAYS": "30",
     "STOCKYARD_ML_THREADS": "1",
 }
+
+
+@dataclass(frozen=True)
+class GraphRun:
+    env: dict[str, str]
+    result: subprocess.CompletedProcess[str]
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -50,6 +59,22 @@ def cli_env(empty_database_url: str, redis_url: str, tmp_path: Path) -> dict[str
     }
 
 
+@pytest.fixture(scope="module")
+def graph(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphRun]:
+    """The whole graph materialized once by `stockyard materialize` on a warehouse of its own."""
+    with throwaway_database() as database_url:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "STOCKYARD_STATE_DIR": str(tmp_path_factory.mktemp("graph") / "state"),
+            "MARKET_DATA_START": "2025-01-02",
+            "SAMPLE_SYMBOLS": "12",
+            **SMALL_TRAINING,
+        }
+        yield GraphRun(env, run(["materialize", "--start", "2025-01-02", "--end", "2025-06-13"], env))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -64,9 +89,8 @@ def test_services_status_names_the_configured_services(cli_env: dict[str, str]) 
 
 
 @pytest.mark.slow
-def test_materialize_builds_the_whole_graph_through_the_dagster_instance(cli_env: dict[str, str]) -> None:
-    env = cli_env | SMALL_TRAINING
-    result = run(["materialize", "--start", "2025-01-02", "--end", "2025-06-13"], env)
+def test_materialize_builds_the_whole_graph_through_the_dagster_instance(graph: GraphRun) -> None:
+    env, result = graph.env, graph.result
     assert result.returncode == 0, result.stdout + result.stderr
     assert "materializing 2 asset(s) for 2025-01-02...2025-06-13" in result.stdout
     # The ML assets and the unpartitioned products, then the days' recommendations, then signal health.
@@ -134,9 +158,86 @@ def test_materialize_builds_the_whole_graph_through_the_dagster_instance(cli_env
 
 
 @pytest.mark.slow
-def test_mlflow_command_serves_the_ui_on_the_tracking_store(cli_env: dict[str, str]) -> None:
+def test_serve_answers_every_endpoint_on_the_built_graph(graph: GraphRun) -> None:
+    assert graph.result.returncode == 0, "the graph was built"
     port = free_port()
-    env = cli_env | {"STOCKYARD_ML_UI_PORT": str(port)}
+    env = graph.env | {"STOCKYARD_API_CACHE_PREFIX": f"stockyard-test-cli:{port}"}
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        # A symbol with every part of the analysis: forecast, backtest holding, recommendation.
+        row = conn.execute(
+            "select symbol from products.forecasts join products.backtest_positions using (symbol) "
+            "order by symbol limit 1"
+        ).fetchone()
+    assert row is not None
+    symbol, day = row[0], "2025-06-13"
+    gets = {
+        "/api/v1/health/live": {},
+        "/api/v1/health/ready": {},
+        "/api/v1/sectors": {},
+        "/api/v1/models": {},
+        "/api/v1/stocks": {},
+        "/api/v1/stocks/search": {"q": symbol},
+        "/api/v1/stocks/top": {},
+        f"/api/v1/stocks/{symbol}": {},
+        f"/api/v1/stocks/{symbol}/prices": {"interval": "weekly"},
+        "/api/v1/prices": {"symbols": symbol},
+        "/api/v1/prices/latest": {"symbols": symbol},
+        "/api/v1/recommendations": {},
+        f"/api/v1/recommendations/symbols/{symbol}": {},
+        f"/api/v1/recommendations/{day}": {},
+        f"/api/v1/analysis/{symbol}": {},
+        "/stocks": {},
+        "/stocks/search": {"q": symbol},
+        "/stocks/top": {},
+        f"/stocks/{symbol}": {},
+        f"/stocks/{symbol}/prices": {},
+    }
+    server = subprocess.Popen(
+        [*STOCKYARD, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v1/health/live", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "the API did not come up"
+            time.sleep(0.2)
+        spec = httpx.get(f"{base}/openapi.json").json()
+        answers = {path: httpx.get(base + path, params=params, timeout=10) for path, params in gets.items()}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+    templates = {path.replace("{symbol}", symbol).replace("{day}", day) for path in spec["paths"]}
+    assert templates == set(gets), "every endpoint of the OpenAPI spec is asked"
+    assert {path: answer.status_code for path, answer in answers.items()} == dict.fromkeys(gets, 200)
+    bodies = {path: answer.json() for path, answer in answers.items()}
+    assert {body["data_source"] for body in bodies.values() if "data_source" in body} == {"synthetic"}
+    assert bodies["/api/v1/health/ready"]["status"] == "ready"
+    assert bodies["/api/v1/health/ready"]["champion_models"]["stockyard-xgboost"] == "1"
+    recommendations = bodies["/api/v1/recommendations"]
+    assert (recommendations["as_of"], recommendations["model_version"]) == (day, "1")
+    assert recommendations["items"][0]["rank"] == 1
+    analysis = bodies[f"/api/v1/analysis/{symbol}"]
+    assert analysis["missing"] == []
+    assert all(
+        analysis[part] is not None for part in ("indicators", "recommendation", "forecast", "backtest")
+    )
+    models = {model["model_name"]: model for model in bodies["/api/v1/models"]["models"]}
+    assert models["stockyard-xgboost"]["champion"]["latest_backtest"] is not None
+
+
+@pytest.mark.slow
+def test_mlflow_command_serves_the_ui_on_the_tracking_store(graph: GraphRun) -> None:
+    port = free_port()
+    env = graph.env | {"STOCKYARD_ML_UI_PORT": str(port)}
     # A session of its own, so the server `stockyard mlflow` starts stops with it.
     server = subprocess.Popen(
         [*STOCKYARD, "mlflow"],
@@ -165,7 +266,9 @@ def test_mlflow_command_serves_the_ui_on_the_tracking_store(cli_env: dict[str, s
         os.killpg(server.pid, signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
     assert page.status_code == 200 and "MLflow" in page.text
-    assert experiments.status_code == 200 and experiments.json()["experiments"][0]["name"] == "Default"
+    assert experiments.status_code == 200
+    names = {experiment["name"] for experiment in experiments.json()["experiments"]}
+    assert {"stockyard-xgboost", "stockyard-lstm", "stockyard-prophet"} <= names, "the graph's runs show"
     assert f"MLflow UI on http://127.0.0.1:{port}" in output
 
 
