@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import psycopg
 import pytest
 from psycopg import sql
@@ -73,3 +76,17 @@ def empty_database_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     return test_servers()[1]
+
+
+def wait_until_ready(url: str, server: subprocess.Popen[str], *, seconds: float = 60) -> None:
+    """Wait until `url` answers 200, failing if `server` exits or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None, f"the server exited with {server.returncode} before {url} answered"
+        assert time.monotonic() < deadline, f"{url} did not answer within {seconds:g} s"
+        time.sleep(0.2)

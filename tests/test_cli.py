@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
 from stockyard.services import sibling_database_url
-from tests.conftest import throwaway_database
+from tests.conftest import throwaway_database, wait_until_ready
 
 STOCKYARD = [sys.executable, "-m", "stockyard.cli"]
 # Walk-forward and models sized for the 112 trading days and 12 symbols of the whole-graph test.
@@ -197,18 +197,11 @@ def test_serve_answers_every_endpoint_on_the_built_graph(graph: GraphRun) -> Non
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health/live", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "the API did not come up"
-            time.sleep(0.2)
+        wait_until_ready(f"{base}/api/v1/health/live", server)
         spec = httpx.get(f"{base}/openapi.json").json()
         answers = {path: httpx.get(base + path, params=params, timeout=10) for path, params in gets.items()}
     finally:

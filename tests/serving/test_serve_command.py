@@ -9,10 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 
+from tests.conftest import wait_until_ready
 from tests.serving.conftest import SESSION_CACHE_PREFIX, Warehouse
 
 
@@ -40,15 +40,7 @@ def test_serve_answers_logs_json_and_stops_gracefully(api_warehouse: Warehouse, 
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
+        wait_until_ready(f"{base}/api/v1/health/ready", server)
         symbol = api_warehouse.symbols[0]
         for _ in range(4):
             stock = httpx.get(f"{base}/api/v1/stocks/{symbol}", headers={"X-Request-ID": "serve-test"})
