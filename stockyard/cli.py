@@ -138,11 +138,13 @@ def materialize(
 
 @app.command()
 def run(
-    ui: Annotated[bool, typer.Option(help="Keep the Dagster and MLflow UIs up after materializing.")] = True,
+    ui: Annotated[
+        bool, typer.Option(help="Keep the API and the Dagster and MLflow UIs up after materializing.")
+    ] = True,
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
 ) -> None:
-    """The main job: start the services, materialize every asset, then serve the Dagster UI and the MLflow UI
-    until Ctrl-C. When a stage fails, the UIs still come up to show why."""
+    """The main job: start the services, materialize every asset, then serve the API, the Dagster UI and the
+    MLflow UI until Ctrl-C. When a stage fails, they still come up, the Dagster UI to show why."""
     services_up()
     try:
         materialize(select="*", start=None, end=None)
@@ -151,7 +153,8 @@ def run(
             raise
         typer.echo("materializing failed: the Dagster UI shows which run and why", err=True)
     if ui:
-        with _mlflow_ui_beside(dagster_environment()):
+        env = dagster_environment()
+        with _mlflow_ui_beside(env), api_beside(env):
             serve_ui(port=port)
 
 
@@ -215,11 +218,32 @@ def _mlflow_ui_beside(env: dict[str, str]) -> Iterator[None]:
         typer.echo(f"MLflow UI on {tracking.ui_url}")
         yield
         return
-    # A session of its own: `mlflow server` runs its web server as a child, and both must stop together.
-    server = subprocess.Popen(
-        _mlflow_ui_command(tracking, ml), env=env, cwd=PROJECT_ROOT, start_new_session=True
-    )
-    typer.echo(f"MLflow UI on {tracking.ui_url}")
+    with _in_background(_mlflow_ui_command(tracking, ml), env):
+        typer.echo(f"MLflow UI on {tracking.ui_url}")
+        yield
+
+
+@contextmanager
+def api_beside(env: dict[str, str]) -> Iterator[None]:
+    """`stockyard serve` in the background for the duration, unless something already listens on its port."""
+    from serving.settings import get_api_settings
+
+    settings = get_api_settings()
+    docs = f"http://{settings.host}:{settings.port}/docs"
+    if port_open(settings.port):
+        typer.echo(f"API on {docs} (already running)")
+        yield
+        return
+    with _in_background([sys.executable, "-m", "stockyard.cli", "serve"], env):
+        typer.echo(f"API on {docs}")
+        yield
+
+
+@contextmanager
+def _in_background(command: list[str], env: dict[str, str]) -> Iterator[None]:
+    """`command` running for the duration, in a session of its own: servers run their workers as children,
+    and all must stop together."""
+    server = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, start_new_session=True)
     try:
         yield
     finally:

@@ -78,8 +78,8 @@ def redis_url() -> str:
     return test_servers()[1]
 
 
-def wait_until_ready(url: str, server: subprocess.Popen[str], *, seconds: float = 60) -> None:
-    """Wait until `url` answers 200, failing if `server` exits or `seconds` pass first."""
+def wait_until_ready(url: str, server: subprocess.Popen[str] | None = None, *, seconds: float = 60) -> None:
+    """Wait until `url` answers 200, failing if `server` (when given) exits or `seconds` pass first."""
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -87,6 +87,8 @@ def wait_until_ready(url: str, server: subprocess.Popen[str], *, seconds: float 
                 return
         except httpx.TransportError:
             pass
-        assert server.poll() is None, f"the server exited with {server.returncode} before {url} answered"
+        assert server is None or server.poll() is None, (
+            f"the server exited with {server.returncode} before {url} answered"
+        )
         assert time.monotonic() < deadline, f"{url} did not answer within {seconds:g} s"
         time.sleep(0.2)

@@ -18,7 +18,9 @@ import pytest
 from mlflow import MlflowClient
 
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
-from stockyard.services import sibling_database_url
+from serving.settings import get_api_settings
+from stockyard.cli import api_beside
+from stockyard.services import port_open, sibling_database_url
 from tests.conftest import throwaway_database, wait_until_ready
 
 STOCKYARD = [sys.executable, "-m", "stockyard.cli"]
@@ -225,6 +227,24 @@ def test_serve_answers_every_endpoint_on_the_built_graph(graph: GraphRun) -> Non
     )
     models = {model["model_name"]: model for model in bodies["/api/v1/models"]["models"]}
     assert models["stockyard-xgboost"]["champion"]["latest_backtest"] is not None
+
+
+def test_run_keeps_the_api_up_beside_the_uis(graph: GraphRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    monkeypatch.setenv("STOCKYARD_API_PORT", str(port))
+    env = graph.env | {
+        "STOCKYARD_API_PORT": str(port),
+        "STOCKYARD_API_CACHE_PREFIX": f"stockyard-test-run:{port}",
+    }
+    get_api_settings.cache_clear()
+    try:
+        with api_beside(env):
+            wait_until_ready(f"http://127.0.0.1:{port}/api/v1/health/ready")
+            ready = httpx.get(f"http://127.0.0.1:{port}/api/v1/health/ready").json()
+    finally:
+        get_api_settings.cache_clear()
+    assert ready["latest_data_date"] == "2025-06-13" and ready["recommendations_date"] == "2025-06-13"
+    assert not port_open(port), "the API stops with `stockyard run`"
 
 
 @pytest.mark.slow
