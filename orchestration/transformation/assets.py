@@ -16,7 +16,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from orchestration.ingestion.assets import RAW_CORPORATE_ACTIONS, RAW_DAILY_PRICES, STOCK_UNIVERSE
 from orchestration.partitions import window_dates
-from orchestration.resources import WarehouseResource
+from orchestration.resources import ApiCacheResource, WarehouseResource
 from stockyard.services import dbt_pointed_at
 from stockyard.settings import PROJECT_ROOT
 
@@ -80,12 +80,17 @@ def build_dbt_assets(
         name="dbt_incremental_models",
     )
     def dbt_incremental_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse_db: WarehouseResource
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        warehouse_db: WarehouseResource,
+        api_cache: ApiCacheResource,
     ) -> Iterator[Any]:
         start, end, _ = window_dates(context)
         window = json.dumps({"start_date": start.isoformat(), "end_date": end.isoformat()})
         with dbt_pointed_at(warehouse_db.database_url):
             yield from dbt.cli(["build", "--vars", window], context=context).stream()
+        # The API reads these marts: a rebuilt day must not be answered from the cache.
+        api_cache.purge()
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -94,9 +99,13 @@ def build_dbt_assets(
         name="dbt_models",
     )
     def dbt_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse_db: WarehouseResource
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        warehouse_db: WarehouseResource,
+        api_cache: ApiCacheResource,
     ) -> Iterator[Any]:
         with dbt_pointed_at(warehouse_db.database_url):
             yield from dbt.cli(["build"], context=context).stream()
+        api_cache.purge()
 
     return dbt_incremental_models, dbt_models
