@@ -182,7 +182,7 @@ def _recommendations(
         with warehouse_db.connect() as conn:
             ensure_products_schema(conn)
             source = data_source(conn)
-            closes = read_close_panel(conn, first, last)
+            closes = _require(lambda: read_close_panel(conn, first, last))
             dataset = _require(lambda: load_dataset(conn, DateWindow(first, last)))
             for timestamp, rows in dataset.frame.groupby("date", sort=True):
                 day = cast(pd.Timestamp, timestamp)
@@ -295,7 +295,9 @@ def _backtest(products: ProductSettings, *, prices: dg.AssetKey) -> dg.AssetsDef
         with warehouse_db.connect() as conn:
             ensure_products_schema(conn)
             source = data_source(conn)
-            panel = read_close_panel(conn, scores["date"].min().date(), _latest_price_date(conn))
+            panel = _require(
+                lambda: read_close_panel(conn, scores["date"].min().date(), _latest_price_date(conn))
+            )
             try:
                 result = run_backtest(
                     scores,
@@ -381,7 +383,9 @@ def _signal_health(ml: MLSettings, products: ProductSettings, *, prices: dg.Asse
             scores = read_recommendation_scores(conn, model_name)
             if scores.empty:
                 raise dg.Failure(description=f"products.recommendations has no rows of {model_name} yet.")
-            panel = read_close_panel(conn, scores["date"].min().date(), _latest_price_date(conn))
+            panel = _require(
+                lambda: read_close_panel(conn, scores["date"].min().date(), _latest_price_date(conn))
+            )
             health = signal_health_rows(scores, panel, horizon=horizon, window=products.signal_health_window)
             written = write_signal_health(
                 conn, health, model_name=model_name, horizon_days=horizon, data_source=source

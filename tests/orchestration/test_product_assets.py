@@ -319,3 +319,24 @@ def test_products_purge_the_api_cache(built: dg.ExecuteInProcessResult, resource
     assert client.get(f"{prefix}:r:recommendations:stale") is None
     # Every product asset bumped the generation the API's keys include.
     assert int(client.get(generation_key(prefix)) or 0) >= len(PRODUCT_KEYS)
+
+
+def test_a_day_without_data_fails_with_the_reason(
+    built: dg.ExecuteInProcessResult, resources: dict[str, object], instance: dg.DagsterInstance
+) -> None:
+    day = "2020-06-01"  # after the market's last bar
+    result = dg.materialize(
+        [*ml_assets(), *product_assets()],
+        selection=[RECOMMENDATIONS],
+        resources=resources,
+        instance=instance,
+        partition_key=day,
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    assert f"has no closes between {day} and {day}" in str(failure.event_specific_data)
+
+
+def test_purging_with_redis_down_warns_and_goes_on() -> None:
+    assert ApiCacheResource(redis_url="redis://127.0.0.1:9/0").purge() is None
