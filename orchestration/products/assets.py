@@ -10,8 +10,9 @@ its rows, writes them in one transaction and purges the API's cache so the next 
 carries the model version, the data date and the data source (`synthetic` for the sample market); the
 metadata links the champion's MLflow run.
 
-They depend on model_promotion, whose blocking checks fail when a challenger fails the promotion rule: then
-nothing here runs in that run, and the products stay those of the champion that was kept.
+All but model_versions depend on model_promotion, whose blocking checks fail when a challenger fails the
+promotion rule: then they do not run in that run, and the products stay those of the champion that was kept.
+model_versions records the decision either way.
 """
 
 import tempfile
