@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -147,6 +148,8 @@ def main() -> None:
     parser.add_argument("--families", default="xgboost,lstm,prophet")
     parser.add_argument("--artifact-root", type=Path, default=ARTIFACT_ROOT)
     args = parser.parse_args()
+    # MLflow's download progress bars would bury the figures (the family processes inherit this).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     families = [name.strip() for name in args.families.split(",") if name.strip()]
     unknown = set(families) - set(CONFIGS)
