@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import psycopg
@@ -17,6 +18,9 @@ from stockyard.api_cache import API_CACHE_PREFIX, purge_api_cache
 from stockyard.marketdata import build_provider
 from stockyard.marketdata.base import MarketDataProvider
 from stockyard.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -104,6 +108,19 @@ class MLflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             artifact_root=Path(self.artifact_root) if self.artifact_root else None,
             ui_url=self.ui_url,
         )
+
+    def client(self) -> MlflowClient:
+        """A client on the store, with MLflow's own tracking and registry URIs pointed at it too (loading a
+        `models:/` URI goes through those)."""
+        from ml.tracking import configure_tracking
+
+        return configure_tracking(self.tracking())
+
+    def run_url(self, client: MlflowClient, run_id: str) -> str:
+        """The UI's page of a run."""
+        from ml.tracking import run_url
+
+        return run_url(self.tracking(), client.get_run(run_id).info.experiment_id, run_id)
 
 
 class ApiCacheResource(dg.ConfigurableResource):  # type: ignore[type-arg]

@@ -98,18 +98,19 @@ def data_source(conn: psycopg.Connection) -> str:
 # --- readers ---------------------------------------------------------------------------------------------
 
 
-def read_close_panel(conn: psycopg.Connection, start: date, end: date) -> pd.DataFrame:
-    """The adjusted closes (total-return prices) of `start`..`end` as a panel: one row per date (a
-    DatetimeIndex), one column per symbol, NaN where a symbol has no close: what the backtest and signal
-    health take."""
-    if end < start:
+def read_close_panel(conn: psycopg.Connection, start: date, end: date | None = None) -> pd.DataFrame:
+    """The adjusted closes (total-return prices) of `start`..`end` (default: the latest date) as a panel: one
+    row per date (a DatetimeIndex), one column per symbol, NaN where a symbol has no close: what the backtest
+    and signal health take."""
+    if end is not None and end < start:
         raise ValueError(f"price window end {end} is before its start {start}")
     rows = conn.execute(
-        f"select date, symbol, adj_close from {PRICES_TABLE} where date between %s and %s",
+        f"select date, symbol, adj_close from {PRICES_TABLE} "
+        "where date between %s and coalesce(%s::date, 'infinity'::date)",
         (start, end),
     ).fetchall()
     if not rows:
-        raise LookupError(f"{PRICES_TABLE} has no closes between {start} and {end}")
+        raise LookupError(f"{PRICES_TABLE} has no closes between {start} and {end or 'the latest date'}")
     long = pd.DataFrame(rows, columns=["date", "symbol", "adj_close"])
     panel = long.pivot(index="date", columns="symbol", values="adj_close").astype("float64").sort_index()
     panel.index = pd.DatetimeIndex(panel.index, name="date").astype("datetime64[ns]")

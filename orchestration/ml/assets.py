@@ -278,12 +278,9 @@ def model_evaluation(
 def model_promotion(
     comparison: Comparison, mlflow_tracking: MLflowResource
 ) -> Iterator[dg.Output[dict[str, str]] | dg.AssetCheckResult]:
-    from mlflow import MlflowClient
-
     from ml.tracking import CHAMPION, version_with_alias
 
-    tracking = mlflow_tracking.tracking()
-    client = MlflowClient(tracking_uri=tracking.tracking_uri, registry_uri=tracking.tracking_uri)
+    client = mlflow_tracking.client()
     champions: dict[str, str] = {}
     rows = []
     for summary in comparison.summaries:

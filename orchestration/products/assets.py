@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 import dagster as dg
 import pandas as pd
-import psycopg
 
 from ml.config import MLSettings
 from ml.evaluation import Comparison
@@ -37,7 +36,6 @@ from stockyard.quality.results import markdown_table
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from ml.config import TrackingConfig
     from stockyard.analytics.backtest import BacktestResult
 
 PRODUCTS_GROUP = "products"
@@ -88,11 +86,10 @@ def model_versions(
     mlflow_tracking: MLflowResource,
     api_cache: ApiCacheResource,
 ) -> dg.MaterializeResult[None]:
-    from ml.tracking import CHAMPION, configure_tracking, version_with_alias
+    from ml.tracking import CHAMPION, run_url, version_with_alias
     from stockyard.products import data_source, ensure_products_schema, record_model_version
 
-    tracking = mlflow_tracking.tracking()
-    client = configure_tracking(tracking)
+    client = mlflow_tracking.client()
     rows = []
     with warehouse_db.connect() as conn:
         ensure_products_schema(conn)
@@ -115,7 +112,7 @@ def model_versions(
                     version=version,
                     aliases=registered.aliases,
                     run_id=registered.run_id,
-                    run_url=_run_url(client, tracking, registered.run_id),
+                    run_url=run_url(mlflow_tracking.tracking(), run.info.experiment_id, registered.run_id),
                     evaluation_start=start,
                     evaluation_end=end,
                     metrics=metrics,
@@ -163,7 +160,6 @@ def _recommendations(
     ) -> dg.MaterializeResult[None]:
         from ml.datasets import DateWindow, load_dataset
         from ml.recommendations import RecommendationConfig, load_champion, recommend
-        from ml.tracking import configure_tracking
         from stockyard.products import (
             data_source,
             ensure_products_schema,
@@ -172,8 +168,7 @@ def _recommendations(
         )
 
         first, last, key = window_dates(context)
-        tracking = mlflow_tracking.tracking()
-        client = configure_tracking(tracking)
+        client = mlflow_tracking.client()
         champion = _require(lambda: load_champion(client))
         config = RecommendationConfig.from_settings(products)
         # Only counts and the last day are kept: a backfill of years must not hold every day's rows.
@@ -210,7 +205,7 @@ def _recommendations(
                 "partitions": key,
                 "dates": dates,
                 "model": f"{champion.model_name} v{champion.version}",
-                "mlflow_run": dg.MetadataValue.url(_run_url(client, tracking, champion.run_id)),
+                "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(client, champion.run_id)),
                 "data_source": source,
                 "actions": dg.MetadataValue.json(dict(actions)),
                 "latest_top": dg.MetadataValue.md(markdown_table(top)),
@@ -235,11 +230,10 @@ def _forecasts() -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult[None]:
         from ml.forecasts import forecast_rows
         from ml.models.prophet_model import ProphetModel
-        from ml.tracking import CHAMPION, configure_tracking, registered_model_name, version_with_alias
+        from ml.tracking import CHAMPION, registered_model_name, version_with_alias
         from stockyard.products import data_source, ensure_products_schema, write_forecasts
 
-        tracking = mlflow_tracking.tracking()
-        client = configure_tracking(tracking)
+        client = mlflow_tracking.client()
         model_name = registered_model_name(FORECASTING_FAMILY)
         champion = version_with_alias(client, model_name, CHAMPION)
         if champion is None or champion.run_id is None:
@@ -258,7 +252,7 @@ def _forecasts() -> dg.AssetsDefinition:
                 "data_date": str(rows["data_date"].max()),
                 "steps": int(rows["step"].max()),
                 "model": f"{model_name} v{champion.version}",
-                "mlflow_run": dg.MetadataValue.url(_run_url(client, tracking, champion.run_id)),
+                "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(client, champion.run_id)),
                 "data_source": source,
             }
         )
@@ -285,20 +279,16 @@ def _backtest(products: ProductSettings, *, prices: dg.AssetKey) -> dg.AssetsDef
         api_cache: ApiCacheResource,
     ) -> dg.MaterializeResult[None]:
         from ml.recommendations import load_champion
-        from ml.tracking import configure_tracking
         from stockyard.analytics.backtest import run_backtest
         from stockyard.products import data_source, ensure_products_schema, read_close_panel, write_backtest
 
-        tracking = mlflow_tracking.tracking()
-        client = configure_tracking(tracking)
+        client = mlflow_tracking.client()
         champion = _require(lambda: load_champion(client))
         scores = champion.out_of_sample.rename(columns={"prediction": "score"})[["date", "symbol", "score"]]
         with warehouse_db.connect() as conn:
             ensure_products_schema(conn)
             source = data_source(conn)
-            panel = _require(
-                lambda: read_close_panel(conn, scores["date"].min().date(), _latest_price_date(conn))
-            )
+            panel = _require(lambda: read_close_panel(conn, scores["date"].min().date()))
             try:
                 result = run_backtest(
                     scores,
@@ -331,7 +321,7 @@ def _backtest(products: ProductSettings, *, prices: dg.AssetKey) -> dg.AssetsDef
             metadata={
                 "backtest_id": backtest_id,
                 "model": f"{champion.model_name} v{champion.version}",
-                "mlflow_run": dg.MetadataValue.url(_run_url(client, tracking, champion.run_id)),
+                "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(client, champion.run_id)),
                 "window": f"{result.equity_curve.index[0].date()}..{result.equity_curve.index[-1].date()}",
                 "rebalances": len(result.rebalances),
                 "data_source": source,
@@ -384,9 +374,7 @@ def _signal_health(ml: MLSettings, products: ProductSettings, *, prices: dg.Asse
             scores = read_recommendation_scores(conn, model_name)
             if scores.empty:
                 raise dg.Failure(description=f"products.recommendations has no rows of {model_name} yet.")
-            panel = _require(
-                lambda: read_close_panel(conn, scores["date"].min().date(), _latest_price_date(conn))
-            )
+            panel = _require(lambda: read_close_panel(conn, scores["date"].min().date()))
             health = signal_health_rows(scores, panel, horizon=horizon, window=products.signal_health_window)
             written = write_signal_health(
                 conn, health, model_name=model_name, horizon_days=horizon, data_source=source
@@ -445,22 +433,6 @@ def _require(load: Callable[[], T]) -> T:
         return load()
     except LookupError as error:
         raise dg.Failure(description=str(error)) from error
-
-
-def _latest_price_date(conn: psycopg.Connection) -> date:
-    from stockyard.products import PRICES_TABLE
-
-    row = conn.execute(f"select max(date) from {PRICES_TABLE}").fetchone()
-    if row is None or row[0] is None:
-        raise dg.Failure(description=f"{PRICES_TABLE} is empty: build the marts first.")
-    latest: date = row[0]
-    return latest
-
-
-def _run_url(client: "MlflowClient", tracking: "TrackingConfig", run_id: str) -> str:
-    from ml.tracking import run_url
-
-    return run_url(tracking, client.get_run(run_id).info.experiment_id, run_id)
 
 
 def _log_to_run(client: "MlflowClient", run_id: str, result: "BacktestResult") -> None:

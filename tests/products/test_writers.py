@@ -328,8 +328,15 @@ def test_close_panel(conn: psycopg.Connection) -> None:
         index=pd.DatetimeIndex(["2024-01-02", "2024-01-03"], name="date").astype("datetime64[ns]"),
     )
     pd.testing.assert_frame_equal(panel, expected)
+    # Without an end, to the latest date.
+    assert read_close_panel(conn, date(2024, 1, 3)).index.tolist() == [
+        pd.Timestamp("2024-01-03"),
+        pd.Timestamp("2024-01-04"),
+    ]
     with pytest.raises(LookupError, match="no closes between 2025-01-02 and 2025-01-03"):
         read_close_panel(conn, date(2025, 1, 2), date(2025, 1, 3))
+    with pytest.raises(LookupError, match="no closes between 2025-01-02 and the latest date"):
+        read_close_panel(conn, date(2025, 1, 2))
 
 
 def test_signal_health_from_stored_recommendations_and_closes(
