@@ -124,7 +124,7 @@ class MLflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 class ApiCacheResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The API's Redis cache, which the product assets purge once they have written new rows."""
+    """The API's Redis cache, which the dbt and product assets purge once they have written new rows."""
 
     redis_url: str = Field(description="Redis URL the API caches its answers in.")
     prefix: str = Field(default=API_CACHE_PREFIX, description="Key prefix of the API's cache entries.")
