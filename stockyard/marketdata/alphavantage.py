@@ -8,6 +8,7 @@ from typing import Any, Unpack
 
 import pandas as pd
 
+from stockyard.marketdata.adjustment import infer_missing_splits
 from stockyard.marketdata.http import Answer, HttpOptions, HttpProvider
 from stockyard.marketdata.schema import ACTION_COLUMNS, BAR_COLUMNS, GICS_SECTORS, LINEAGE_COLUMNS
 
@@ -20,6 +21,7 @@ _BAR_FIELDS = {
     "4. close": "close",
     "6. volume": "volume",
 }
+_ADJUSTED_CLOSE = "5. adjusted close"
 _DIVIDEND = "7. dividend amount"
 _SPLIT = "8. split coefficient"
 
@@ -39,7 +41,8 @@ SECTOR_TO_GICS = {sector.upper(): sector for sector in GICS_SECTORS} | _SECTOR_A
 
 
 class AlphaVantageProvider(HttpProvider):
-    """Raw OHLCV as traded; dividends and splits from the `7. dividend amount` and `8. split coefficient`.
+    """Raw OHLCV as traded; dividends and splits from the `7. dividend amount` and `8. split coefficient`,
+    plus the splits those miss where `5. adjusted close` and the raw close both show them.
 
     Needs an API key. It travels only in the query string and is removed from lineage, errors and logs.
     """
@@ -97,7 +100,9 @@ def _parse_series(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Bars and corporate actions from the daily series; values stay text so validation judges them."""
     rows = pd.DataFrame.from_dict(series, orient="index", dtype="object")
-    rows = rows.reindex(columns=[*_BAR_FIELDS, _DIVIDEND, _SPLIT]).rename(columns=_BAR_FIELDS)
+    rows = rows.reindex(columns=[*_BAR_FIELDS, _ADJUSTED_CLOSE, _DIVIDEND, _SPLIT]).rename(
+        columns=_BAR_FIELDS
+    )
     rows["symbol"] = symbol
     rows["date"] = rows.index
     rows["source"] = source
@@ -106,6 +111,19 @@ def _parse_series(
 
     dividend = pd.to_numeric(rows[_DIVIDEND], errors="coerce")
     split = pd.to_numeric(rows[_SPLIT], errors="coerce")
+    numbers = pd.DataFrame(
+        {
+            "date": pd.to_datetime(rows["date"], format="ISO8601", errors="coerce"),
+            "close": pd.to_numeric(rows["close"], errors="coerce"),
+            "adjusted_close": pd.to_numeric(rows[_ADJUSTED_CLOSE], errors="coerce"),
+            "dividend": dividend,
+            "split": split,
+        }
+    )
+    missing = infer_missing_splits(numbers, symbol)
+    # Only a row that misses a split has its text replaced, by the number it should have held.
+    rows.loc[missing.index, _SPLIT] = missing
+    split.loc[missing.index] = missing
     # A value that is not a number counts as an action, so validation rejects it rather than it vanishing.
     is_action = (rows[_DIVIDEND].notna() & (dividend != 0)) | (rows[_SPLIT].notna() & (split != 1))
     actions = rows.loc[is_action].rename(

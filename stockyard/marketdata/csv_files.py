@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stockyard.marketdata.adjustment import infer_missing_splits
 from stockyard.marketdata.base import MarketDataProvider, validated_history
 from stockyard.marketdata.schema import (
     ACTION_COLUMNS,
@@ -32,7 +33,7 @@ from stockyard.marketdata.schema import (
 )
 
 _PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
-_SPLIT, _DIVIDEND = "split_coefficient", "dividend_amount"
+_SPLIT, _DIVIDEND, _ADJUSTED_CLOSE = "split_coefficient", "dividend_amount", "adjusted_close"
 # Enough of a file to hold its header line, or to quote an error body.
 _HEAD_BYTES = 4096
 _EXCERPT_CHARS = 120
@@ -45,7 +46,8 @@ class _Layout:
     required: frozenset[str]
     optional: frozenset[str] = frozenset()
     date_column: str = "date"
-    #: Alpha Vantage daily adjusted rows carry the split coefficient and dividend of their date.
+    #: Alpha Vantage daily adjusted rows carry the split coefficient and dividend of their date, and an
+    #: adjusted close, read only to find the splits the split coefficients miss.
     has_actions: bool = False
 
     def matches(self, names: frozenset[str]) -> bool:
@@ -60,7 +62,7 @@ _LAYOUTS = (
     _Layout(frozenset({"date", "adj close", *_PRICE_COLUMNS})),
     # Alpha Vantage TIME_SERIES_DAILY_ADJUSTED.
     _Layout(
-        frozenset({"timestamp", "adjusted_close", _DIVIDEND, _SPLIT, *_PRICE_COLUMNS}),
+        frozenset({"timestamp", _ADJUSTED_CLOSE, _DIVIDEND, _SPLIT, *_PRICE_COLUMNS}),
         date_column="timestamp",
         has_actions=True,
     ),
@@ -211,7 +213,8 @@ def _symbols_in(path: Path) -> set[str]:
 
 def _read_rows(path: Path) -> pd.DataFrame:
     """Every row of a data file, unvalidated: `symbol`, `date` as text, the prices, the action fields of an
-    Alpha Vantage file and `source`. The index is the 0-based data line number (blank lines are dropped).
+    Alpha Vantage file (with the splits it misses folded in) and `source`. The index is the 0-based data
+    line number (blank lines are dropped).
 
     Raises MarketDataError when the file is not a CSV of a known layout.
     """
@@ -220,7 +223,8 @@ def _read_rows(path: Path) -> pd.DataFrame:
     layout = _layout(header, path)
     symbol_column = _symbol_column(header, layout)
     standard_names = {layout.date_column: "date", **({symbol_column: "symbol"} if symbol_column else {})}
-    dtypes = dict.fromkeys([*_PRICE_COLUMNS, *([_SPLIT, _DIVIDEND] if layout.has_actions else [])], "float64")
+    action_columns = [_SPLIT, _DIVIDEND, _ADJUSTED_CLOSE] if layout.has_actions else []
+    dtypes = dict.fromkeys([*_PRICE_COLUMNS, *action_columns], "float64")
     dtypes |= dict.fromkeys(standard_names.values(), "str")
 
     frame = _read_columns(data, path, [standard_names.get(name, name) for name in header], dtypes)
@@ -230,7 +234,32 @@ def _read_rows(path: Path) -> pd.DataFrame:
     frame["source"] = str(path)
     fallback = symbol_from_filename(path.name)
     frame["symbol"] = _clean_symbols(frame["symbol"], fallback) if symbol_column else fallback
+    if layout.has_actions:
+        # An Alpha Vantage file has no symbol column: its symbol is the file's.
+        _fill_in_missing_splits(frame, fallback)
     return frame
+
+
+def _fill_in_missing_splits(rows: pd.DataFrame, symbol: str) -> None:
+    """Fills in the splits the split_coefficient column misses, and drops adjusted_close, which is read
+    only for them.
+
+    Inferred over the whole file, before any date window, so the first row of a window is still compared
+    with the row before it.
+    """
+    numbers = pd.DataFrame(
+        {
+            "date": pd.to_datetime(rows["date"], format="ISO8601", errors="coerce", cache=False),
+            "close": pd.to_numeric(rows["close"], errors="coerce"),
+            "adjusted_close": pd.to_numeric(rows[_ADJUSTED_CLOSE], errors="coerce"),
+            "dividend": pd.to_numeric(rows[_DIVIDEND], errors="coerce"),
+            "split": pd.to_numeric(rows[_SPLIT], errors="coerce"),
+        }
+    ).sort_values("date", kind="stable")
+    missing = infer_missing_splits(numbers, symbol)
+    del rows[_ADJUSTED_CLOSE]
+    # Same dtype as the column: it is text when some value in the file is not a number.
+    rows.loc[missing.index, _SPLIT] = missing.astype(rows[_SPLIT].dtype)
 
 
 def _bars_and_actions(
