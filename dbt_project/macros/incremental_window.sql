@@ -1,6 +1,7 @@
 {% macro date_window() %}
     {#- The dates an incremental run writes, from vars start_date and end_date ('YYYY-MM-DD', inclusive), as
-        SQL date literals {'start': ..., 'end': ...}; none when both vars are unset (every date is written). -#}
+        SQL date literals {'start': ..., 'end': ...}, with its length in 'calendar_days'; none when both vars are
+        unset (every date is written). -#}
     {%- set start_date, end_date = var('start_date'), var('end_date') -%}
     {%- if start_date is none and end_date is none -%}
         {{ return(none) }}
@@ -18,7 +19,11 @@
     {%- if bounds[0] > bounds[1] -%}
         {{ exceptions.raise_compiler_error("start_date " ~ bounds[0] ~ " is after end_date " ~ bounds[1] ~ ".") }}
     {%- endif -%}
-    {{ return({'start': "date '" ~ bounds[0] ~ "'", 'end': "date '" ~ bounds[1] ~ "'"}) }}
+    {{ return({
+        'start': "date '" ~ bounds[0] ~ "'",
+        'end': "date '" ~ bounds[1] ~ "'",
+        'calendar_days': (bounds[1] - bounds[0]).days + 1,
+    }) }}
 {% endmacro %}
 
 

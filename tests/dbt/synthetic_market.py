@@ -36,11 +36,11 @@ class RawMarket:
             stocks=self.stocks,
         )
 
-    def on(self, day: pd.Timestamp) -> RawMarket:
-        """Only the bars and actions dated `day`."""
+    def since(self, day: pd.Timestamp) -> RawMarket:
+        """Only the bars and actions dated `day` or later."""
         return RawMarket(
-            bars=self.bars.loc[self.bars["date"] == day].reset_index(drop=True),
-            actions=self.actions.loc[self.actions["ex_date"] == day].reset_index(drop=True),
+            bars=self.bars.loc[self.bars["date"] >= day].reset_index(drop=True),
+            actions=self.actions.loc[self.actions["ex_date"] >= day].reset_index(drop=True),
             stocks=self.stocks.iloc[0:0],
         )
 

@@ -33,24 +33,28 @@ def read_table(conn: psycopg.Connection, table: str) -> pd.DataFrame:
     return pd.DataFrame(cursor.fetchall(), columns=[column.name for column in cursor.description or []])
 
 
-def test_a_run_for_the_last_day_after_a_build_matches_the_full_build(
-    market: RawMarket, built_warehouse: str, dbt_target_dir: Path
+@pytest.mark.parametrize(
+    "sessions",
+    [
+        pytest.param(1, id="a day: each row gathers its year"),
+        pytest.param(10, id="two weeks: windows sweep each symbol's year"),
+    ],
+)
+def test_a_run_for_the_last_sessions_after_a_build_matches_the_full_build(
+    sessions: int, market: RawMarket, built_warehouse: str, dbt_target_dir: Path
 ) -> None:
-    last_day = market.last_date
-    new_actions = market.on(last_day).actions
-    # The new day brings a split and a dividend: those symbols' whole history is rewritten.
+    dates = sorted(market.bars["date"].unique())
+    first_day, last_day = pd.Timestamp(dates[-sessions]), pd.Timestamp(dates[-1])
+    new_actions = market.since(first_day).actions
+    # The new days bring a split and a dividend: those symbols' whole history is rewritten.
     assert (new_actions["split_ratio"] != 1).any() and (new_actions["cash_dividend"] > 0).any()
 
-    day = last_day.date().isoformat()
+    window = f"{{start_date: '{first_day.date()}', end_date: '{last_day.date()}'}}"
     with throwaway_database() as url:
-        load_raw_market(url, market.before(last_day))
+        load_raw_market(url, market.before(first_day))
         run_dbt(["run"], database_url=url, target_dir=dbt_target_dir)
-        load_raw_market(url, market.on(last_day))
-        run_dbt(
-            ["run", "--vars", f"{{start_date: '{day}', end_date: '{day}'}}"],
-            database_url=url,
-            target_dir=dbt_target_dir,
-        )
+        load_raw_market(url, market.since(first_day))
+        run_dbt(["run", "--vars", window], database_url=url, target_dir=dbt_target_dir)
 
         with psycopg.connect(url) as incremental, psycopg.connect(built_warehouse) as full:
             for table in TABLES:

@@ -13,6 +13,32 @@
 {%- set restates_history = window is not none and is_incremental() %}
 {#- The longest look-back a feature needs: a year of trading days before the date. -#}
 {%- set year = 252 %}
+{#- A run writing at most a week of dates gathers each written row's year of rows (trailing_statistic) rather
+    than sweeping windows through all of them: a year per row written against a year per symbol. Symbols whose
+    history the run restates are swept all the same. -#}
+{%- set gathers_lookback = restates_history and window.calendar_days <= 7 %}
+{#- What each feature is computed from: the row's own values, and statistics of its trailing trading days,
+    (name, aggregate, arguments, days), see trailing_statistic. -#}
+{%- set row_columns = [
+    'symbol', 'date', 'history_days', 'adj_close', 'adj_volume', 'return_1d', 'log_return_1d',
+    'ema_12', 'ema_26', 'macd_signal', 'avg_gain_14', 'avg_loss_14', 'atr_14',
+] %}
+{%- set trailing_statistics = [] %}
+{%- for days in [5, 21, 63, 252] %}
+    {%- do trailing_statistics.append(('adj_close_' ~ days ~ 'd_ago', 'lag', 'adj_close', days)) %}
+{%- endfor %}
+{%- for days in [5, 10, 20, 50, 200] %}
+    {%- do trailing_statistics.append(('sma_' ~ days, 'avg', 'adj_close_numeric', days)) %}
+{%- endfor %}
+{%- do trailing_statistics.extend([
+    ('close_stddev_20d', 'stddev_pop', 'adj_close_numeric', 20),
+    ('volume_mean_20d', 'avg', 'adj_volume_numeric', 20),
+    ('volume_stddev_20d', 'stddev_samp', 'adj_volume_numeric', 20),
+    ('log_return_stddev_21d', 'stddev_samp', 'log_return_1d_numeric', 21),
+    ('log_return_stddev_63d', 'stddev_samp', 'log_return_1d_numeric', 63),
+    ('market_beta_63d', 'regr_slope', 'return_1d, market_return_1d', 63),
+    ('market_correlation_63d', 'corr', 'return_1d, market_return_1d', 63),
+]) %}
 {#- Ranked across symbols per date. All scale-free, see ranks. -#}
 {%- set ranked_features = [
     'return_5d', 'return_21d', 'return_63d', 'return_252d', 'momentum_12_1', 'volatility_21d', 'volatility_63d',
@@ -66,6 +92,9 @@ prices_in_scope as (
         smoothed_prices.avg_gain_14,
         smoothed_prices.avg_loss_14,
         smoothed_prices.atr_14
+        {%- if gathers_lookback %},
+        scope.restates_history
+        {%- endif %}
     from adjusted_prices
     {%- if window %}
     inner join scope
@@ -78,8 +107,8 @@ prices_in_scope as (
     left join market_returns on adjusted_prices.date = market_returns.date
 ),
 
--- The year's high and low in linear time (van Herk / Gil-Werman): cut each symbol's rows into blocks of a
--- year. The year ending on a row spans the end of the previous block from the row a year back and the start
+-- Swept: the year's high and low in linear time (van Herk / Gil-Werman). Cut each symbol's rows into blocks of
+-- a year. The year ending on a row spans the end of the previous block from the row a year back and the start
 -- of its own block up to the row, so its extreme is the larger of a running extreme from the block's end
 -- backwards, taken a year back, and one from the block's start forwards, taken on the row. The backward one
 -- comes first, in a pass of its own; the forward one shares the pass below.
@@ -89,37 +118,32 @@ block_extremes_from_date as (
         max(adj_high) over block_from_date as block_high_from_date,
         min(adj_low) over block_from_date as block_low_from_date
     from prices_in_scope
+    {%- if gathers_lookback %}
+    where restates_history
+    {%- endif %}
     window block_from_date as (
         partition by symbol, (history_days - 1) / {{ year }} order by date desc
         rows between unbounded preceding and current row
     )
 ),
 
--- Every per-symbol window in one pass over rows sorted once. Moving means and deviations aggregate the
--- numeric copies of their inputs, converted once per row rather than on each entry to and exit from a frame.
-rolling_statistics as (
+-- Every trailing statistic in one pass over rows sorted once. Moving means and deviations aggregate the numeric
+-- copies of their inputs, converted once per row rather than on each entry to and exit from a frame.
+swept_statistics as (
     select
-        *,
+        {%- for column in row_columns %}
+        {{ column }},
+        {%- endfor %}
         greatest(
             max(adj_high) over block_to_date, lag(block_high_from_date, {{ year - 1 }}) over symbol_history
         ) as high_52w,
         least(
             min(adj_low) over block_to_date, lag(block_low_from_date, {{ year - 1 }}) over symbol_history
         ) as low_52w,
-        {%- for days in [5, 21, 63, 252] %}
-        lag(adj_close, {{ days }}) over symbol_history as adj_close_{{ days }}d_ago,
+        {%- for name, aggregate, arguments, days in trailing_statistics %}
+        {{ trailing_statistic(aggregate, arguments, days, gathered=false) }} as {{ name }}
+        {{- ',' if not loop.last }}
         {%- endfor %}
-        {%- for days in [5, 10, 20, 50, 200] %}
-        {{ moving_aggregate('avg', 'adj_close_numeric', 'last_' ~ days ~ '_days') }} as sma_{{ days }},
-        {%- endfor %}
-        {{ moving_aggregate('stddev_pop', 'adj_close_numeric', 'last_20_days') }} as close_stddev_20d,
-        {{ moving_aggregate('avg', 'adj_volume_numeric', 'last_20_days') }} as volume_mean_20d,
-        {{ moving_aggregate('stddev_samp', 'adj_volume_numeric', 'last_20_days') }} as volume_stddev_20d,
-        {{ moving_aggregate('stddev_samp', 'log_return_1d_numeric', 'last_21_days') }} as log_return_stddev_21d,
-        {{ moving_aggregate('stddev_samp', 'log_return_1d_numeric', 'last_63_days') }} as log_return_stddev_63d,
-        -- Against the equal-weight market: the regression slope (covariance over the market's variance).
-        regr_slope(return_1d, market_return_1d) over last_63_days as market_beta_63d,
-        corr(return_1d, market_return_1d) over last_63_days as market_correlation_63d
     from block_extremes_from_date
     window
         block_to_date as (
@@ -127,10 +151,63 @@ rolling_statistics as (
             rows between unbounded preceding and current row
         ),
         symbol_history as (partition by symbol order by date),
-        {%- for days in [5, 10, 20, 21, 50, 63, 200] %}
+        {%- for days in trailing_statistics | rejectattr(1, 'equalto', 'lag') | map(attribute=3) | unique | sort %}
         last_{{ days }}_days as (symbol_history rows between {{ days - 1 }} preceding and current row)
         {{- ',' if not loop.last }}
         {%- endfor %}
+),
+{%- if gathers_lookback %}
+
+-- Gathered: each written row with its year of rows, `rows_back` trading days before it (0 for itself).
+lookback as (
+    select
+        written.symbol as written_symbol,
+        written.date as written_date,
+        written.history_days - earlier.history_days as rows_back,
+        earlier.*
+    from prices_in_scope as written
+    inner join prices_in_scope as earlier
+        on written.symbol = earlier.symbol
+        and earlier.history_days between written.history_days - {{ year }} and written.history_days
+    where written.date between {{ window.start }} and {{ window.end }} and not written.restates_history
+),
+
+gathered_statistics as (
+    select
+        written_symbol,
+        written_date,
+        max(adj_high) filter (where rows_back < {{ year }}) as high_52w,
+        min(adj_low) filter (where rows_back < {{ year }}) as low_52w,
+        {%- for name, aggregate, arguments, days in trailing_statistics %}
+        {{ trailing_statistic(aggregate, arguments, days, gathered=true) }} as {{ name }}
+        {{- ',' if not loop.last }}
+        {%- endfor %}
+    from lookback
+    group by written_symbol, written_date
+),
+{%- endif %}
+
+rolling_statistics as (
+    select * from swept_statistics
+    {%- if gathers_lookback %}
+
+    union all
+
+    select
+        {%- for column in row_columns %}
+        prices_in_scope.{{ column }},
+        {%- endfor %}
+        gathered_statistics.high_52w,
+        gathered_statistics.low_52w,
+        {%- for name, _, _, _ in trailing_statistics %}
+        gathered_statistics.{{ name }}
+        {{- ',' if not loop.last }}
+        {%- endfor %}
+    from prices_in_scope
+    inner join gathered_statistics
+        on prices_in_scope.symbol = gathered_statistics.written_symbol
+        and prices_in_scope.date = gathered_statistics.written_date
+    {%- endif %}
 ),
 
 features as (
