@@ -2,7 +2,8 @@
 
 Loads the real files into a scratch database without their last day, times `dbt run --full-refresh`, then
 loads the last day and times the incremental run for that day alone, as the daily job would. Prints both,
-their ratio and the peak memory of the PostgreSQL backends while dbt ran. Targets: the one-day run costs
+their ratio and the peak memory of the PostgreSQL backends while dbt ran; then the same with each run's data
+tests, which in a run over a window read only the window's dates. Targets: the one-day run costs
 under 5% of the full build, and the full build finishes in under 5 minutes on 2 cores.
 
     .venv/bin/python -m bench.dbt [--server-url postgresql://postgres@127.0.0.1:5432/postgres]
@@ -28,6 +29,8 @@ from stockyard.settings import PROJECT_ROOT
 
 DBT = str(Path(sys.executable).parent / "dbt")
 FIRST = date(1990, 1, 1)
+# The data tests, as the Dagster assets run them (unit tests run in CI).
+DATA_TESTS = ["test", "--exclude-resource-type", "unit_test"]
 
 
 def main() -> None:
@@ -51,10 +54,12 @@ def main() -> None:
         conn.commit()
 
     full_seconds, full_peak = timed_dbt(url, ["run", "--full-refresh"])
+    full_tests_seconds, _ = timed_dbt(url, DATA_TESTS)
     with psycopg.connect(url) as conn:
         warehouse.ingest(conn, provider, symbols, start=last_day, end=last_day, partition_key=str(last_day))
-    window = json.dumps({"start_date": str(last_day), "end_date": str(last_day)})
-    daily_seconds, daily_peak = timed_dbt(url, ["run", "--vars", window])
+    window = ["--vars", json.dumps({"start_date": str(last_day), "end_date": str(last_day)})]
+    daily_seconds, daily_peak = timed_dbt(url, ["run", *window])
+    daily_tests_seconds, _ = timed_dbt(url, [*DATA_TESTS, *window])
 
     print(
         f"full build (dbt run --full-refresh, up to {last_day - timedelta(days=1)}): {full_seconds:>8.1f} s "
@@ -66,6 +71,11 @@ def main() -> None:
         f"(target < 5%)"
     )
     print(f"peak PostgreSQL backend memory: full {full_peak:.0f} MB, one-day {daily_peak:.0f} MB")
+    full_built, daily_built = full_seconds + full_tests_seconds, daily_seconds + daily_tests_seconds
+    print(
+        f"with the data tests Dagster runs after them (dbt test, the one-day run's on its window): "
+        f"full {full_built:.1f} s, one-day {daily_built:.1f} s, ratio {daily_built / full_built:.1%}"
+    )
 
 
 def timed_dbt(url: str, command: list[str]) -> tuple[float, float]:

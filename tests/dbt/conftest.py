@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from dbt.cli.main import dbtRunner
+from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from stockyard import warehouse
 from stockyard.services import dbt_pointed_at
@@ -24,15 +24,7 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 def run_dbt(args: Sequence[str], *, database_url: str, target_dir: Path) -> None:
     """Run a dbt command on `database_url`; fail the test with the failing nodes' messages."""
-    locations = {
-        "--project-dir": DBT_PROJECT_DIR,
-        "--profiles-dir": DBT_PROJECT_DIR,
-        "--target-path": target_dir,
-        "--log-path": target_dir / "logs",
-    }
-    flags = [part for flag, path in locations.items() for part in (flag, str(path))]
-    with dbt_pointed_at(database_url):
-        result = dbtRunner().invoke([*args, *flags, "--quiet"])
+    result = invoke_dbt(args, database_url=database_url, target_dir=target_dir)
     if result.success:
         return
     failures = [
@@ -41,6 +33,19 @@ def run_dbt(args: Sequence[str], *, database_url: str, target_dir: Path) -> None
         if str(node.status) not in ("success", "pass")
     ]
     pytest.fail(f"dbt {' '.join(args)} failed: {result.exception or ''}\n" + "\n".join(failures))
+
+
+def invoke_dbt(args: Sequence[str], *, database_url: str, target_dir: Path) -> dbtRunnerResult:
+    """Run a dbt command on `database_url` and return its result, failed or not."""
+    locations = {
+        "--project-dir": DBT_PROJECT_DIR,
+        "--profiles-dir": DBT_PROJECT_DIR,
+        "--target-path": target_dir,
+        "--log-path": target_dir / "logs",
+    }
+    flags = [part for flag, path in locations.items() for part in (flag, str(path))]
+    with dbt_pointed_at(database_url):
+        return dbtRunner().invoke([*args, *flags, "--quiet"])
 
 
 def load_raw_market(database_url: str, market: RawMarket) -> None:

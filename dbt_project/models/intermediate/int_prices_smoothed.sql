@@ -1,7 +1,11 @@
+-- The date index serves a window's data tests (get_where_subquery).
 {{
     config(
         unique_key=['symbol', 'date'],
-        indexes=[{'columns': ['symbol', 'date'], 'unique': true}],
+        indexes=[
+            {'columns': ['symbol', 'date'], 'unique': true},
+            {'columns': ['date']},
+        ],
     )
 }}
 -- depends_on: {{ ref('stg_market__corporate_actions') }}
