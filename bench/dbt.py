@@ -1,10 +1,11 @@
 """bench/dbt: full dbt build against a one-day incremental build, on the real S&P 500 data.
 
 Loads the real files into a scratch database without their last day, times `dbt run --full-refresh`, then
-loads the last day and times the incremental run for that day alone, as the daily job would. Prints both,
-their ratio and the peak memory of the PostgreSQL backends while dbt ran; then the same with each run's data
-tests, which in a run over a window read only the window's dates. Targets: the one-day run costs
-under 5% of the full build, and the full build finishes in under 5 minutes on 2 cores.
+vacuums as autovacuum would before the next day, loads the last day and times the incremental run for that
+day alone, as the daily job would. Prints both, their ratio and the peak memory of the PostgreSQL backends
+while dbt ran; then the same with each run's data tests, which in a run over a window read only the window's
+dates. Targets: the one-day run costs under 5% of the full build, and the full build finishes in under
+5 minutes on 2 cores.
 
     .venv/bin/python -m bench.dbt [--server-url postgresql://postgres@127.0.0.1:5432/postgres]
 """
@@ -55,6 +56,10 @@ def main() -> None:
 
     full_seconds, full_peak = timed_dbt(url, ["run", "--full-refresh"])
     full_tests_seconds, _ = timed_dbt(url, DATA_TESTS)
+    # By the next day autovacuum has been through the freshly built tables; here it would still be at work
+    # during the one-day run, so do its work first, untimed.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("vacuum (analyze)")
     with psycopg.connect(url) as conn:
         warehouse.ingest(conn, provider, symbols, start=last_day, end=last_day, partition_key=str(last_day))
     window = ["--vars", json.dumps({"start_date": str(last_day), "end_date": str(last_day)})]

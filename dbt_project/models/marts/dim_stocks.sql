@@ -20,14 +20,31 @@ daily_prices as (
     select * from {{ ref('fct_daily_prices') }}
 ),
 
+smoothed_prices as (
+    select * from {{ ref('int_prices_smoothed') }}
+),
+
+-- Each symbol's first and latest bar through the (symbol, date) indexes, and its trading days so far as of the
+-- latest (history_days), rather than counting millions of rows on every run.
 trading_history as (
     select
-        symbol,
-        min(date) as first_date,
-        max(date) as last_date,
-        count(*) as trading_days_count
-    from daily_prices
-    group by symbol
+        stocks.symbol,
+        first_bar.date as first_date,
+        latest_bar.date as last_date,
+        latest_bar.history_days as trading_days_count
+    from stocks
+    left join lateral (
+        select date from daily_prices
+        where daily_prices.symbol = stocks.symbol
+        order by date
+        limit 1
+    ) as first_bar on true
+    left join lateral (
+        select date, history_days from smoothed_prices
+        where smoothed_prices.symbol = stocks.symbol
+        order by date desc
+        limit 1
+    ) as latest_bar on true
 ),
 
 final as (
