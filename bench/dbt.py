@@ -28,7 +28,8 @@ from stockyard.marketdata.csv_files import CsvProvider
 from stockyard.services import dbt_profile_environment
 from stockyard.settings import PROJECT_ROOT
 
-DBT = str(Path(sys.executable).parent / "dbt")
+# The dbt command line the Dagster assets run (orchestration.transformation.assets).
+DBT = str(Path(sys.executable).parent / "stockyard-dbt")
 FIRST = date(1990, 1, 1)
 # The data tests, as the Dagster assets run them (unit tests run in CI).
 DATA_TESTS = ["test", "--exclude-resource-type", "unit_test"]

@@ -22,8 +22,9 @@ from stockyard.services import dbt_pointed_at
 from stockyard.settings import PROJECT_ROOT
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-# The dbt installed beside this Python, whether or not the environment's bin folder is on PATH.
-DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+# dbt's command line as installed beside this Python, whether or not the environment's bin folder is on PATH:
+# stockyard-dbt, which does not parse the whole project again for each window (stockyard/dbt_cli.py).
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "stockyard-dbt")
 INCREMENTAL = "config.materialized:incremental"
 # Models and their data tests. Unit tests check SQL logic on fixed rows, not the data, so they run in CI
 # (tests/dbt) rather than on every materialization, as dbt advises.

@@ -1,7 +1,8 @@
 """The dbt project built on a small synthetic market in throwaway databases.
 
-One full `dbt build` is shared by the whole session (`built_warehouse`); dbt runs in-process through its
-Python API, pointed at a database by the STOCKYARD_PG_* variables profiles.yml reads.
+One full `dbt build` is shared by the whole session (`built_warehouse`); dbt runs in-process, through the
+same command line as the Dagster assets (stockyard.dbt_cli), pointed at a database by the STOCKYARD_PG_*
+variables profiles.yml reads.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from dbt.cli.main import dbtRunner, dbtRunnerResult
+from dbt.cli.main import dbtRunnerResult
 
-from stockyard import warehouse
+from stockyard import dbt_cli, warehouse
 from stockyard.services import dbt_pointed_at
 from stockyard.settings import PROJECT_ROOT
 from tests.conftest import throwaway_database
@@ -45,7 +46,7 @@ def invoke_dbt(args: Sequence[str], *, database_url: str, target_dir: Path) -> d
     }
     flags = [part for flag, path in locations.items() for part in (flag, str(path))]
     with dbt_pointed_at(database_url):
-        return dbtRunner().invoke([*args, *flags, "--quiet"])
+        return dbt_cli.invoke([*args, *flags, "--quiet"])
 
 
 def load_raw_market(database_url: str, market: RawMarket) -> None:
