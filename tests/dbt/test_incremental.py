@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from tests.conftest import throwaway_database
-from tests.dbt.conftest import load_raw_market, run_dbt
+from tests.dbt.conftest import invoke_dbt, load_raw_market, run_dbt
 from tests.dbt.synthetic_market import RawMarket
 
 pytestmark = pytest.mark.slow
@@ -61,3 +61,19 @@ def test_a_run_for_the_last_sessions_after_a_build_matches_the_full_build(
                 pd.testing.assert_frame_equal(
                     read_table(incremental, table), read_table(full, table), check_exact=True, obj=table
                 )
+
+
+def test_a_window_ending_before_it_starts_fails_naming_both_dates(
+    built_warehouse: str, dbt_target_dir: Path
+) -> None:
+    window = "{start_date: '2024-06-28', end_date: '2024-06-01'}"
+    result = invoke_dbt(
+        ["run", "--select", "fct_daily_prices", "--vars", window],
+        database_url=built_warehouse,
+        target_dir=dbt_target_dir,
+    )
+
+    assert not result.success
+    messages = [str(node.message) for node in result.result.results]  # type: ignore[union-attr]
+    expected = "start_date 2024-06-28 is after end_date 2024-06-01"
+    assert any(expected in message for message in messages), messages
