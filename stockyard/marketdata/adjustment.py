@@ -39,12 +39,21 @@ _LOG_PLAUSIBLE_SPLITS = np.log(_PLAUSIBLE_SPLITS)
 def infer_missing_splits(rows: pd.DataFrame, symbol: str) -> pd.Series:
     """The split ratio each row lacks, for the rows that lack one, indexed by their labels in `rows`.
 
-    `rows` is one symbol's `date` (datetime), `close`, `adjusted_close`, `dividend` and `split`, sorted by
-    date. A row missing any of them, or holding an impossible value, is not judged. The split goes on the
-    row where the raw close moved, which may be the session after the factor's step (a stale row), and only
-    on a row that records no split: a recorded split is never overruled. Logs a warning per split found,
-    as each one corrects the source.
+    `rows` is one symbol's `date`, `close`, `adjusted_close`, `dividend` and `split` as read (text or
+    numbers, in any order). A row missing any of them, or holding an impossible value, is not judged. The
+    split goes on the row where the raw close moved, which may be the session after the factor's step (a
+    stale row), and only on a row that records no split: a recorded split is never overruled. Logs a warning
+    per split found, as each one corrects the source.
     """
+    rows = pd.DataFrame(
+        {
+            "date": pd.to_datetime(rows["date"], format="ISO8601", errors="coerce", cache=False),
+            **{
+                column: pd.to_numeric(rows[column], errors="coerce")
+                for column in ("close", "adjusted_close", "dividend", "split")
+            },
+        }
+    ).sort_values("date", kind="stable")
     values = {
         column: rows[column].to_numpy(dtype="float64", na_value=np.nan)
         for column in ("close", "adjusted_close", "dividend", "split")

@@ -109,21 +109,14 @@ def _parse_series(
     rows["source_row"] = range(1, len(rows) + 1)  # position in the answer, which lists newest first
     rows = rows.sort_values("date", ignore_index=True)
 
-    dividend = pd.to_numeric(rows[_DIVIDEND], errors="coerce")
-    split = pd.to_numeric(rows[_SPLIT], errors="coerce")
-    numbers = pd.DataFrame(
-        {
-            "date": pd.to_datetime(rows["date"], format="ISO8601", errors="coerce"),
-            "close": pd.to_numeric(rows["close"], errors="coerce"),
-            "adjusted_close": pd.to_numeric(rows[_ADJUSTED_CLOSE], errors="coerce"),
-            "dividend": dividend,
-            "split": split,
-        }
+    missing = infer_missing_splits(
+        rows.rename(columns={_ADJUSTED_CLOSE: "adjusted_close", _DIVIDEND: "dividend", _SPLIT: "split"}),
+        symbol,
     )
-    missing = infer_missing_splits(numbers, symbol)
     # Only a row that misses a split has its text replaced, by the number it should have held.
     rows.loc[missing.index, _SPLIT] = missing
-    split.loc[missing.index] = missing
+    dividend = pd.to_numeric(rows[_DIVIDEND], errors="coerce")
+    split = pd.to_numeric(rows[_SPLIT], errors="coerce")
     # A value that is not a number counts as an action, so validation rejects it rather than it vanishing.
     is_action = (rows[_DIVIDEND].notna() & (dividend != 0)) | (rows[_SPLIT].notna() & (split != 1))
     actions = rows.loc[is_action].rename(

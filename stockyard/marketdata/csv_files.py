@@ -247,16 +247,7 @@ def _fill_in_missing_splits(rows: pd.DataFrame, symbol: str) -> None:
     Inferred over the whole file, before any date window, so the first row of a window is still compared
     with the row before it.
     """
-    numbers = pd.DataFrame(
-        {
-            "date": pd.to_datetime(rows["date"], format="ISO8601", errors="coerce", cache=False),
-            "close": pd.to_numeric(rows["close"], errors="coerce"),
-            "adjusted_close": pd.to_numeric(rows[_ADJUSTED_CLOSE], errors="coerce"),
-            "dividend": pd.to_numeric(rows[_DIVIDEND], errors="coerce"),
-            "split": pd.to_numeric(rows[_SPLIT], errors="coerce"),
-        }
-    ).sort_values("date", kind="stable")
-    missing = infer_missing_splits(numbers, symbol)
+    missing = infer_missing_splits(rows.rename(columns={_DIVIDEND: "dividend", _SPLIT: "split"}), symbol)
     del rows[_ADJUSTED_CLOSE]
     # Same dtype as the column: it is text when some value in the file is not a number.
     rows.loc[missing.index, _SPLIT] = missing.astype(rows[_SPLIT].dtype)

@@ -26,12 +26,20 @@ smoothed_prices as (
 
 -- Each symbol's first and latest bar through the (symbol, date) indexes, and its trading days so far as of the
 -- latest (history_days), rather than counting millions of rows on every run.
-trading_history as (
+final as (
     select
         stocks.symbol,
+        stocks.company_name,
+        stocks.sector,
+        stocks.industry,
+        stocks.market_cap,
+        stocks.currency,
+        stocks.exchange,
+        stocks.provider,
+        stocks.is_synthetic,
         first_bar.date as first_date,
         latest_bar.date as last_date,
-        latest_bar.history_days as trading_days_count
+        coalesce(latest_bar.history_days, 0) as trading_days_count
     from stocks
     left join lateral (
         select date from daily_prices
@@ -45,24 +53,6 @@ trading_history as (
         order by date desc
         limit 1
     ) as latest_bar on true
-),
-
-final as (
-    select
-        stocks.symbol,
-        stocks.company_name,
-        stocks.sector,
-        stocks.industry,
-        stocks.market_cap,
-        stocks.currency,
-        stocks.exchange,
-        stocks.provider,
-        stocks.is_synthetic,
-        trading_history.first_date,
-        trading_history.last_date,
-        coalesce(trading_history.trading_days_count, 0) as trading_days_count
-    from stocks
-    left join trading_history on stocks.symbol = trading_history.symbol
 )
 
 select * from final
