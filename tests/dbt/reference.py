@@ -106,21 +106,33 @@ def _symbol_features(prices: pd.DataFrame, market_return: pd.Series) -> pd.DataF
     change = close - previous_close
     average_gain = wilder_average(change.clip(lower=0))
     average_loss = wilder_average((-change).clip(lower=0))
-    features["rsi_14"] = 100 * average_gain / (average_gain + average_loss)
+    moved = average_gain + average_loss
+    # 50 where the price did not move at all over the averages' span.
+    features["rsi_14"] = (100 * average_gain / moved.where(moved > 0)).mask(moved == 0, 50.0)
 
     middle, deviation = close.rolling(20).mean(), close.rolling(20).std(ddof=0)
-    features["bollinger_percent_b"] = (close - (middle - 2 * deviation)) / (4 * deviation)
+    # 0.5 in a band of zero width: twenty equal closes.
+    flat_close = close.rolling(20).max() == close.rolling(20).min()
+    percent_b = (close - (middle - 2 * deviation)) / (4 * deviation)
+    features["bollinger_percent_b"] = percent_b.mask(flat_close, 0.5)
     true_range = pd.concat([high - low, (high - previous_close).abs(), (low - previous_close).abs()], axis=1)
     features["atr_14"] = wilder_average(true_range.max(axis=1).where(previous_close.notna()))
     # Two-pass standard deviation: pandas' running one leaves rounding residue where a constant window has 0.
     volume_deviation = volume.rolling(20).apply(lambda window: np.std(window, ddof=1), raw=True)
-    features["volume_zscore_20d"] = (volume - volume.rolling(20).mean()) / volume_deviation
+    constant_volume = volume.rolling(20).max() == volume.rolling(20).min()
+    volume_zscore = (volume - volume.rolling(20).mean()) / volume_deviation
+    # 0 where the twenty volumes are equal: the volume is their mean.
+    features["volume_zscore_20d"] = volume_zscore.mask(constant_volume, 0.0)
     features["distance_from_52w_high"] = close / high.rolling(YEAR).max() - 1
     features["distance_from_52w_low"] = close / low.rolling(YEAR).min() - 1
-    features["beta_63d"] = returns.rolling(63).cov(market) / market.rolling(63).var()
-    features["correlation_63d"] = returns.rolling(63).corr(market)
-    # A zero standard deviation makes the SQL's ratio null (nullif), pandas' infinite or NaN.
-    return features.replace([np.inf, -np.inf], np.nan)
+    # Undefined (null) where the market's returns did not vary.
+    market_variance = market.rolling(63).var()
+    features["beta_63d"] = returns.rolling(63).cov(market) / market_variance.where(market_variance > 0)
+    # 0 where the stock's returns did not vary (a flat price) and the market's did.
+    flat_returns = returns.rolling(63).max() == returns.rolling(63).min()
+    correlation = returns.rolling(63).corr(market).mask(flat_returns, 0.0)
+    features["correlation_63d"] = correlation.where(market_variance > 0)
+    return features
 
 
 def percent_rank(values: pd.Series) -> pd.Series:

@@ -2,7 +2,9 @@
 
 Random-walk bars as traded (unadjusted) with the cases the models must handle: splits (forward, reverse, and
 one on the same day as a dividend), quarterly dividends, a listing partway through, a trading halt, a run of
-constant volume, a stock without a sector, and a split and a dividend on the very last day.
+constant volume, flat prices (from a listing, and for 31 sessions without a trade later on: zero-width bands,
+no moves for the RSI, a zero variance), a stock without a sector, and a split and a dividend on the very last
+day.
 """
 
 from __future__ import annotations
@@ -64,11 +66,16 @@ def generate_market(
     first_day = {2: 90}
     halted_days = {3: range(180, 186)}
     constant_volume_days = {8: range(200, 230)}
+    # No price move on these days: the close stays at the day before's, and open = high = low = close.
+    flat_days = {10: range(0, 70), 11: range(150, 180)}
+    untraded_days = {11: range(150, 180)}
 
     bars, actions = [], []
     for i, symbol in enumerate(symbols):
         beta = 0.6 + 0.1 * (i % 8)
         log_moves = beta * market_moves + rng.normal(0.0, 0.015, n_days)
+        flat = list(flat_days.get(i, ()))
+        log_moves[flat] = 0.0
         economic_close = rng.uniform(20, 300) * np.exp(np.cumsum(log_moves))
         symbol_actions = {day: (ratio, share) for s, day, ratio, share in special_actions if s == i}
         if i % 3 == 0:
@@ -89,6 +96,8 @@ def generate_market(
         volume = np.round(rng.lognormal(13.5, 0.4, n_days) * split_multiplier).astype("int64")
         for day in constant_volume_days.get(i, ()):
             volume[day] = 1_000_000
+        open_[flat] = high[flat] = low[flat] = close[flat]
+        volume[list(untraded_days.get(i, ()))] = 0
 
         traded = np.ones(n_days, dtype=bool)
         traded[: first_day.get(i, 0)] = False

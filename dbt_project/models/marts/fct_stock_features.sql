@@ -240,20 +240,29 @@ features as (
         case
             when rolling_statistics.history_days >= 26 + 9 - 1 then rolling_statistics.macd_signal
         end as macd_signal,
-        100 * rolling_statistics.avg_gain_14
-        / nullif(rolling_statistics.avg_gain_14 + rolling_statistics.avg_loss_14, 0) as rsi_14,
-        -- Where the close sits in the Bollinger band (20 days, 2 population standard deviations): 0 on the
-        -- lower band, 1 on the upper.
+        -- Null until the averages are warm. No move at all over their span (both 0): neutral, 50.
         case
-            when rolling_statistics.history_days >= 20
+            when rolling_statistics.avg_gain_14 + rolling_statistics.avg_loss_14 > 0
+                then 100 * rolling_statistics.avg_gain_14
+                / (rolling_statistics.avg_gain_14 + rolling_statistics.avg_loss_14)
+            when rolling_statistics.avg_gain_14 is not null then 50
+        end as rsi_14,
+        -- Where the close sits in the Bollinger band (20 days, 2 population standard deviations): 0 on the
+        -- lower band, 1 on the upper; 0.5 in a band of zero width (twenty equal closes: the close is on the
+        -- middle band).
+        case
+            when rolling_statistics.history_days >= 20 and rolling_statistics.close_stddev_20d > 0
                 then (rolling_statistics.adj_close - rolling_statistics.sma_20)
-                / nullif(4 * rolling_statistics.close_stddev_20d, 0) + 0.5
+                / (4 * rolling_statistics.close_stddev_20d) + 0.5
+            when rolling_statistics.history_days >= 20 then 0.5
         end as bollinger_percent_b,
         rolling_statistics.atr_14,
+        -- 0 when the twenty volumes are equal (zero included): the volume is its mean.
         case
-            when rolling_statistics.history_days >= 20
+            when rolling_statistics.history_days >= 20 and rolling_statistics.volume_stddev_20d > 0
                 then (rolling_statistics.adj_volume - rolling_statistics.volume_mean_20d)
-                / nullif(rolling_statistics.volume_stddev_20d, 0)
+                / rolling_statistics.volume_stddev_20d
+            when rolling_statistics.history_days >= 20 then 0
         end as volume_zscore_20d,
         case
             when rolling_statistics.history_days >= {{ year }}
@@ -263,9 +272,16 @@ features as (
             when rolling_statistics.history_days >= {{ year }}
                 then rolling_statistics.adj_close / rolling_statistics.low_52w - 1
         end as distance_from_52w_low,
+        -- Both undefined (null) when the market's returns did not vary: regr_slope and corr are null then.
         case when rolling_statistics.history_days > 63 then rolling_statistics.market_beta_63d end as beta_63d,
+        -- corr is also null when the stock's returns did not vary (a flat price), and only then beside a
+        -- beta: its covariance with the market is 0, as is its beta, so it is 0.
         case
-            when rolling_statistics.history_days > 63 then rolling_statistics.market_correlation_63d
+            when rolling_statistics.history_days > 63
+                then coalesce(
+                    rolling_statistics.market_correlation_63d,
+                    case when rolling_statistics.market_beta_63d is not null then 0 end
+                )
         end as correlation_63d
     from rolling_statistics
 ),
