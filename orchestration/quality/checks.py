@@ -20,7 +20,7 @@ import pandas as pd
 from orchestration.ingestion.assets import RAW_CORPORATE_ACTIONS, RAW_DAILY_PRICES, STOCK_UNIVERSE
 from orchestration.resources import MarketDataResource, WarehouseResource
 from stockyard.marketdata.chain import FallbackChain
-from stockyard.quality.results import QualityResult, Window, markdown_table
+from stockyard.quality.results import Finding, QualityResult, Window, markdown_table
 from stockyard.quality.settings import QualitySettings, get_quality_settings
 from stockyard.settings import Settings
 
@@ -57,16 +57,19 @@ def quality_results_dir(settings: Settings) -> Path:
 
 
 def build_feature_check(asset_key: dg.AssetKey, settings: Settings) -> dg.AssetChecksDefinition:
-    """Blocking check of the features model behind `asset_key` (marts.fct_stock_features): ranges, nulls
-    after warm-up, one row per symbol and date."""
+    """Blocking check of the features model behind `asset_key` (marts.fct_stock_features): finite values in
+    range, nulls after warm-up where the feature is defined, one row per symbol and date and none missing.
+    Rows undefined by rule (a beta to a market that did not move) are listed in its metadata, not failed:
+    see stockyard.quality.features."""
     results_dir = quality_results_dir(settings)
 
     @dg.asset_check(
         asset=asset_key,
         name=FEATURE_CHECK,
         blocking=True,
-        description="One row per symbol and date; each feature present, non-null after its warm-up and "
-        "within the range its definition guarantees.",
+        description="One row per symbol and date, none missing; each feature present, non-null after its "
+        "warm-up wherever its maths is defined, finite and within the range its definition guarantees. Rows "
+        "undefined by rule are reported, not failed.",
     )
     def feature_rules(
         context: dg.AssetCheckExecutionContext, warehouse_db: WarehouseResource
@@ -262,6 +265,9 @@ def _check_result(result: QualityResult) -> dg.AssetCheckResult:
     }
     if result.results_path is not None:
         metadata["ge_validation_result"] = dg.MetadataValue.path(str(result.results_path))
+    if result.reported:
+        metadata["reported_rows_by_rule"] = dg.MetadataValue.json(result.reported_rules)
+        metadata["reported_sample"] = dg.MetadataValue.md(_sample_sections(result.reported))
     quarantine = result.quarantine
     if quarantine is not None:
         metadata |= {
@@ -290,14 +296,17 @@ def _summary(result: QualityResult) -> str:
             f"(more than {quarantine.max_share:.2%})"
         )
     window = f" in {result.window}" if result.window else ""
+    reported = "".join(
+        f"; reported, not failing: {rule}: {rows} row(s)" for rule, rows in result.reported_rules.items()
+    )
     if not parts:
         if quarantine is None or not quarantine.quarantined:
-            return f"{result.rows} rows{window} pass every rule."
+            return f"{result.rows} rows{window} pass every rule{reported}."
         return (
             f"{result.rows} rows{window} pass every rule; {quarantine.quarantined} quarantined "
-            f"({quarantine.share:.2%}, within {quarantine.max_share:.2%})."
+            f"({quarantine.share:.2%}, within {quarantine.max_share:.2%}){reported}."
         )
-    return f"{result.severity.value}{window}: " + "; ".join(parts)
+    return f"{result.severity.value}{window}: " + "; ".join(parts) + reported
 
 
 def _rules_table(result: QualityResult) -> str:
@@ -323,10 +332,15 @@ def _rules_table(result: QualityResult) -> str:
 
 
 def _failing_sample(result: QualityResult) -> str:
+    return _sample_sections(result.findings) or "_no failing rows_"
+
+
+def _sample_sections(findings: list[Finding]) -> str:
+    """Per finding with rows, its rule, count and meaning over a sample of the rows."""
     sections = [
         f"**{finding.rule}** ({finding.failing} row(s)): {finding.error or finding.description}\n\n"
         + markdown_table(finding.sample)
-        for finding in result.findings
+        for finding in findings
         if finding.failing
     ]
-    return "\n\n".join(sections) or "_no failing rows_"
+    return "\n\n".join(sections)

@@ -66,13 +66,15 @@ def describe(result: QualityResult) -> str:
             f"      quarantined {quarantine.quarantined:,} of {total:,} rows "
             f"({quarantine.share:.3%}, limit {quarantine.max_share:.2%}): {counts}"
         )
-    for finding in result.findings:
-        if finding.failing:
-            lines.append(
-                f"      {finding.rule}: {finding.failing:,} row(s) - {finding.error or finding.description}"
-            )
-            sample = finding.sample.head(SHOWN_ROWS).to_string(index=False)
-            lines += [f"          {line}" for line in sample.splitlines()]
+    for label, findings in (("", result.findings), ("reported, not failing: ", result.reported)):
+        for finding in findings:
+            if finding.failing:
+                lines.append(
+                    f"      {label}{finding.rule}: {finding.failing:,} row(s) - "
+                    f"{finding.error or finding.description}"
+                )
+                sample = finding.sample.head(SHOWN_ROWS).to_string(index=False)
+                lines += [f"          {line}" for line in sample.splitlines()]
     lines += [f"      {key}: {value}" for key, value in result.metrics.items()]
     if result.results_path is not None:
         lines.append(f"      GE results: {result.results_path}")

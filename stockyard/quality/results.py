@@ -83,10 +83,16 @@ class QualityResult:
     window: Window | None = None
     quarantine: Quarantine | None = None
     metrics: dict[str, int | float | str] = field(default_factory=dict)
+    # Rows that stand out but that the rules allow (e.g. features undefined by rule): shown, never failing.
+    reported: list[Finding] = field(default_factory=list)
 
     @property
     def failing_rules(self) -> dict[str, int]:
         return {finding.rule: finding.failing for finding in self.findings if finding.failing}
+
+    @property
+    def reported_rules(self) -> dict[str, int]:
+        return {finding.rule: finding.failing for finding in self.reported if finding.failing}
 
     @property
     def passed(self) -> bool:

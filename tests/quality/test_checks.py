@@ -27,7 +27,7 @@ from stockyard.quality.settings import QualitySettings
 from stockyard.settings import Settings
 from tests.conftest import throwaway_database
 from tests.quality.conftest import DEFECT_DAY, HISTORY_START, N_SYMBOLS, WINDOW, accounted_rows, returned_rows
-from tests.quality.features_table import SESSIONS, create_table, features_table
+from tests.quality.features_table import SESSIONS, create_table, features_table, still_market_table
 
 PARTITIONS = trading_day_partitions(HISTORY_START)
 PRICE_ASSETS = build_price_assets(PARTITIONS)
@@ -267,8 +267,10 @@ def test_a_failing_feature_check_blocks_the_models(database_url: str, tmp_path: 
     ]
     clean = features_table()
     broken = clean.assign(rsi_14=clean["rsi_14"].where(clean["date"] != SESSIONS[-1]))
+    # Betas and correlations undefined by rule on every row of the window (3 symbols, 21 sessions).
+    undefined = still_market_table()
 
-    for frame, passes in ((clean, True), (broken, False)):
+    for frame, passes in ((clean, True), (broken, False), (undefined, True)):
         features = features_asset(frame)
         result = materialize(
             database_url,
@@ -281,6 +283,10 @@ def test_a_failing_feature_check_blocks_the_models(database_url: str, tmp_path: 
         assert evaluation.passed is passes and ran(result, features_consumer) is passes
         if not passes:
             assert evaluation.metadata["failing_rows_by_rule"].value == {"null_after_warmup[rsi_14]": 3}
+
+    reported = {"undefined_by_rule[beta_63d]": 63, "undefined_by_rule[correlation_63d]": 63}
+    assert evaluation.metadata["reported_rows_by_rule"].value == reported
+    assert "reported, not failing: undefined_by_rule[beta_63d]: 63 row(s)" in (evaluation.description or "")
 
 
 def test_a_check_run_on_its_own_checks_the_latest_materialized_window(
