@@ -19,7 +19,9 @@ from fastapi.routing import APIRoute
 from serving.cache import MemoryTierMiddleware, ResponseCache
 from serving.database import create_engine
 from serving.deps import Services
+from serving.docs import add_docs
 from serving.errors import UnexpectedErrorMiddleware, install_error_handlers
+from serving.http import HttpBasicsMiddleware
 from serving.metrics import exposition
 from serving.observability import REQUEST_ID_HEADER, RequestContextMiddleware
 from serving.routes import analysis, health, models, prices, recommendations, sectors, stocks
@@ -110,6 +112,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     for router in (health.router, sectors.router, models.router):
@@ -125,17 +129,20 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         tags=["legacy"],
     )
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
+    add_docs(app)
     install_error_handlers(app)
     # Added innermost first: the request context wraps everything, so it times and logs compression too.
     app.add_middleware(MemoryTierMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["GET"],
-        allow_headers=["*"],
-        expose_headers=[REQUEST_ID_HEADER, "X-Cache", "Deprecation", "Link"],
-    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD"],
+            allow_headers=["*"],
+            expose_headers=[REQUEST_ID_HEADER, "X-Cache", "Deprecation", "Link"],
+        )
     app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(HttpBasicsMiddleware, max_age_seconds=settings.http_max_age_seconds)
     app.add_middleware(RequestContextMiddleware)
     return app

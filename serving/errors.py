@@ -38,7 +38,12 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
-    return error_response(error.status_code, str(error.detail), dict(error.headers or {}))
+    headers = dict(error.headers or {})
+    allowed = headers.get("Allow")
+    if allowed is not None and "GET" in allowed.split(", "):
+        # serving.http.HttpBasicsMiddleware answers HEAD wherever GET is.
+        headers["Allow"] = f"{allowed}, HEAD"
+    return error_response(error.status_code, str(error.detail), headers)
 
 
 async def _database_error(request: Request, error: Exception) -> JSONResponse:

@@ -137,7 +137,9 @@ def test_error_answers_are_json_with_the_request_id(client: TestClient, api_ware
     assert_error(client.get(f"{V1}/stocks/NOPE"), 404, "unknown symbol 'NOPE'")
     assert_error(client.get(f"{V1}/nowhere"), 404, "Not Found")
     assert_error(client.get(f"{V1}/stocks", params={"limit": 0}), 422, "query.limit")
-    assert_error(client.post(f"{V1}/stocks"), 405, "Method Not Allowed")
+    not_allowed = client.post(f"{V1}/stocks")
+    assert_error(not_allowed, 405, "Method Not Allowed")
+    assert not_allowed.headers["Allow"] == "GET, HEAD"
     # The caller's own id is the one given back.
     named = client.get(f"{V1}/stocks/NOPE", headers={"X-Request-ID": "caller-42"})
     assert named.headers["X-Request-ID"] == named.json()["request_id"] == "caller-42"
@@ -155,6 +157,7 @@ def test_an_unexpected_error_is_a_json_500_logged_with_the_request_id(failing_cl
         errors.removeHandler(handler)
     assert_error(response, 500, "internal error")
     assert response.json()["request_id"] == "bug-1"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
     (line,) = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert line["request_id"] == "bug-1" and line["level"] == "error"
     assert "RuntimeError: a bug" in line["exception"]
