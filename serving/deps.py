@@ -60,8 +60,10 @@ class Api:
         return symbols
 
     def date_range(self, start: date | None, end: date | None, *, default_days: int) -> tuple[date, date]:
-        """[start, end] with the defaults: end = the data date, start = `default_days` before end."""
-        end = end or self.as_of
+        """[start, end] with the defaults: end = the data date (or start, when later: nothing yet), start =
+        `default_days` before end. Only an explicit end can be before start, and that is a 422."""
+        if end is None:
+            end = self.as_of if start is None else max(self.as_of, start)
         start = start or end - timedelta(days=default_days)
         if start > end:
             raise HTTPException(422, f"start ({start}) is after end ({end})")

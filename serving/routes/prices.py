@@ -45,7 +45,7 @@ async def get_bulk_prices(
     start: Annotated[IsoDate | None, Query(description="First date (default: 90 days before end).")] = None,
     end: Annotated[
         IsoDate | None,
-        Query(description="Last date (default: the data date); not before start."),
+        Query(description="Last date (default: the data date, or start if later); not before start."),
     ] = None,
     adjustment: Adjustment = Adjustment.adjusted,
     interval: Interval = Interval.daily,

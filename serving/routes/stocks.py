@@ -137,7 +137,7 @@ async def get_stock_prices(
     start: Annotated[IsoDate | None, Query(description="First date (default: a year before end).")] = None,
     end: Annotated[
         IsoDate | None,
-        Query(description="Last date (default: the data date); not before start."),
+        Query(description="Last date (default: the data date, or start if later); not before start."),
     ] = None,
     adjustment: Annotated[
         Adjustment, Query(description="'adjusted' for splits and dividends, or 'raw' as traded.")

@@ -63,6 +63,19 @@ def test_the_earliest_end_still_answers(client: TestClient, api_warehouse: Wareh
     assert response.status_code == 200 and response.json()["bars"] == []
 
 
+def test_a_start_after_the_data_date_without_end_is_an_empty_answer(
+    client: TestClient, api_warehouse: Warehouse
+) -> None:
+    # Valid by the document (only an explicit end must not be before start), so not a 422.
+    later = str(api_warehouse.latest_date.replace(year=api_warehouse.latest_date.year + 1))
+    symbol = api_warehouse.symbols[0]
+    one = client.get(f"{V1}/stocks/{symbol}/prices", params={"start": later})
+    many = client.get(f"{V1}/prices", params={"symbols": symbol, "start": later})
+    assert one.status_code == many.status_code == 200
+    assert one.json()["bars"] == [] and (one.json()["start"], one.json()["end"]) == (later, later)
+    assert many.json()["series"] == [{"symbol": symbol, "bars": []}]
+
+
 @pytest.mark.parametrize("query", ["al\x00d", "\x00", "al\x1bd", "   ", "a" * 65])
 def test_a_search_for_control_characters_or_nothing_is_422_and_logs_no_error(
     client: TestClient, caplog: pytest.LogCaptureFixture, query: str
