@@ -6,23 +6,22 @@ deprecated, with `Deprecation` and `Link` headers pointing at their /api/v1 succ
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import DBAPIError
 
 from serving.cache import MemoryTierMiddleware, ResponseCache
 from serving.database import create_engine
 from serving.deps import Services
+from serving.docs import add_docs
+from serving.errors import UnexpectedErrorMiddleware, install_error_handlers
+from serving.http import HttpBasicsMiddleware
 from serving.metrics import exposition
 from serving.observability import REQUEST_ID_HEADER, RequestContextMiddleware
 from serving.routes import analysis, health, models, prices, recommendations, sectors, stocks
@@ -40,7 +39,6 @@ BAD_INPUT: dict[int | str, dict[str, object]] = {
         "description": "A parameter is malformed or out of range (the message says which).",
     }
 }
-logger = logging.getLogger("serving.app")
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -96,19 +94,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-async def _validation_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, RequestValidationError)
-    problems = [
-        f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in error.errors()
-    ]
-    return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
-
-
-async def _database_error(request: Request, error: Exception) -> JSONResponse:
-    logger.error("database error on %s", request.url.path, exc_info=error)
-    return JSONResponse({"detail": "the warehouse is unavailable; try again shortly"}, status_code=503)
-
-
 async def _metrics() -> Response:
     content, media_type = exposition()
     return Response(content, media_type=media_type)
@@ -127,6 +112,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     for router in (health.router, sectors.router, models.router):
@@ -142,18 +129,20 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         tags=["legacy"],
     )
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(OSError, _database_error)
+    add_docs(app)
+    install_error_handlers(app)
     # Added innermost first: the request context wraps everything, so it times and logs compression too.
     app.add_middleware(MemoryTierMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["GET"],
-        allow_headers=["*"],
-        expose_headers=[REQUEST_ID_HEADER, "X-Cache", "Deprecation", "Link"],
-    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD"],
+            allow_headers=["*"],
+            expose_headers=[REQUEST_ID_HEADER, "X-Cache", "Deprecation", "Link"],
+        )
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(HttpBasicsMiddleware, max_age_seconds=settings.http_max_age_seconds)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -52,8 +52,6 @@ class Api:
     def known_symbols(self, value: str, *, limit: int) -> list[str]:
         """A comma list of symbols, upper-cased and de-duplicated in order; 404 names the unknown ones."""
         symbols = list(dict.fromkeys(part.strip().upper() for part in value.split(",") if part.strip()))
-        if not symbols:
-            raise HTTPException(422, "symbols: give at least one symbol")
         if len(symbols) > limit:
             raise HTTPException(422, f"symbols: at most {limit} symbols per request, got {len(symbols)}")
         unknown = [symbol for symbol in symbols if symbol not in self.state.symbol_sources]
@@ -61,15 +59,11 @@ class Api:
             raise HTTPException(404, f"unknown symbol{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
         return symbols
 
-    def known_sector(self, sector: str | None) -> str | None:
-        if sector is not None and sector not in self.state.sectors:
-            known = ", ".join(sorted(self.state.sectors))
-            raise HTTPException(422, f"unknown sector '{sector}'; known: {known}")
-        return sector
-
     def date_range(self, start: date | None, end: date | None, *, default_days: int) -> tuple[date, date]:
-        """[start, end] with the defaults: end = the data date, start = `default_days` before end."""
-        end = end or self.as_of
+        """[start, end] with the defaults: end = the data date (or start, when later: nothing yet), start =
+        `default_days` before end. Only an explicit end can be before start, and that is a 422."""
+        if end is None:
+            end = self.as_of if start is None else max(self.as_of, start)
         start = start or end - timedelta(days=default_days)
         if start > end:
             raise HTTPException(422, f"start ({start}) is after end ({end})")

@@ -432,4 +432,5 @@ class Analysis(ModelProvenance):
 
 
 class ErrorDetail(BaseModel):
-    detail: str
+    detail: str = Field(description="What was wrong, and where.")
+    request_id: str | None = Field(description="The request's X-Request-ID, which its log lines carry.")

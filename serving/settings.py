@@ -27,7 +27,8 @@ class ApiSettings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     # Seconds uvicorn waits for requests in flight on SIGTERM before closing their connections.
     graceful_shutdown_seconds: int = Field(default=10, ge=0)
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    # Origins whose browser pages may call the API (comma-separated); none by default.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "info"
 
     db_pool_size: int = Field(default=10, ge=1)
@@ -47,6 +48,9 @@ class ApiSettings(BaseSettings):
     redis_retry_seconds: float = Field(default=5.0, ge=0)
     # The longest a request waits on another worker's computation of the same key (stampede lock).
     cache_lock_seconds: float = Field(default=5.0, gt=0)
+
+    # How long browsers and proxies may reuse a cacheable answer (its Cache-Control max-age).
+    http_max_age_seconds: int = Field(default=60, ge=0)
 
     analysis_part_timeout_seconds: float = Field(default=2.0, gt=0)
 

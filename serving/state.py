@@ -30,9 +30,6 @@ _MARTS_STATE = text(
              from marts.dim_stocks),
             '{}'::jsonb
         ) as symbol_sources,
-        coalesce(
-            (select jsonb_agg(distinct sector) from marts.dim_stocks where sector is not null), '[]'::jsonb
-        ) as sectors,
         to_regclass('products.recommendations') is not null as has_products
     """
 )
@@ -66,7 +63,6 @@ class DataState:
     as_of: date | None
     # symbol -> 'synthetic' or the provider that served it
     symbol_sources: dict[str, str]
-    sectors: frozenset[str]
     recommendations_date: date | None = None
     recommendations_model: str | None = None
     recommendations_version: str | None = None
@@ -98,7 +94,6 @@ async def load_state(engine: AsyncEngine, *, generation: int) -> DataState:
     return DataState(
         as_of=marts["as_of"],
         symbol_sources=dict(marts["symbol_sources"]),
-        sectors=frozenset(marts["sectors"]),
         recommendations_date=products.get("recommendations_date"),
         recommendations_model=products.get("recommendations_model"),
         recommendations_version=products.get("recommendations_version"),

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from serving.deps import ApiDep
+from serving.deps import SYMBOL_PATTERN, ApiDep
+from serving.params import IsoDate
 from serving.repositories import prices as prices_repository
 from serving.schemas import Adjustment, BulkLatestPrices, BulkPrices, ErrorDetail, Interval
 
@@ -23,7 +23,8 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 SymbolsQuery = Annotated[
     str,
     Query(
-        pattern=r"^[A-Za-z0-9.,\- ]+$",
+        # One symbol at least, each like a path's symbol, comma-separated (spaces around them allowed).
+        pattern=rf"^ *{SYMBOL_PATTERN[1:-1]} *(, *{SYMBOL_PATTERN[1:-1]} *)*$",
         max_length=8000,
         description=f"Comma-separated symbols, at most {MAX_SYMBOLS}.",
         examples=["ALD,BLN,ALR"],
@@ -31,12 +32,21 @@ SymbolsQuery = Annotated[
 ]
 
 
-@router.get("", response_model=BulkPrices, responses=NOT_FOUND, summary="Price histories of many symbols")
+@router.get(
+    "",
+    response_model=BulkPrices,
+    responses=NOT_FOUND,
+    summary="Price histories of many symbols",
+    description=f"At most about {MAX_BARS:,} bars in one answer (symbols times trading days or periods).",
+)
 async def get_bulk_prices(
     symbols: SymbolsQuery,
     api: ApiDep,
-    start: Annotated[date | None, Query(description="First date (default: 90 days before end).")] = None,
-    end: Annotated[date | None, Query(description="Last date (default: the data date).")] = None,
+    start: Annotated[IsoDate | None, Query(description="First date (default: 90 days before end).")] = None,
+    end: Annotated[
+        IsoDate | None,
+        Query(description="Last date (default: the data date, or start if later); not before start."),
+    ] = None,
     adjustment: Adjustment = Adjustment.adjusted,
     interval: Interval = Interval.daily,
 ) -> Response:

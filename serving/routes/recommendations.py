@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from serving.deps import Api, ApiDep, SymbolPath
+from serving.params import GicsSector, IsoDate
 from serving.repositories import recommendations as repository
 from serving.schemas import Action, ErrorDetail, RecommendationHistory, RecommendationList
 
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/recommendations", tags=["recommendations"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorDetail, "description": "No recommendations for that date or symbol."}
 }
-SectorQuery = Annotated[str | None, Query(description="Only this GICS sector.", examples=["Energy"])]
+SectorQuery = Annotated[GicsSector | None, Query(description="Only this GICS sector.", examples=["Energy"])]
 ActionQuery = Annotated[Action | None, Query(description="Only this action.")]
 LimitQuery = Annotated[int, Query(ge=1, le=1000, description="The best N by rank.")]
 
@@ -29,7 +30,6 @@ async def _ranked_list(
     limit: int,
     api: Api,
 ) -> Response:
-    api.known_sector(sector)
     latest = api.state.recommendations_date
     if latest is None or day > latest:
         raise HTTPException(404, f"no recommendations for {day}")
@@ -80,8 +80,8 @@ async def latest_recommendations(
 async def symbol_recommendation_history(
     symbol: SymbolPath,
     api: ApiDep,
-    start: Annotated[date | None, Query(description="First date.")] = None,
-    end: Annotated[date | None, Query(description="Last date.")] = None,
+    start: Annotated[IsoDate | None, Query(description="First date.")] = None,
+    end: Annotated[IsoDate | None, Query(description="Last date; not before start.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="The newest N.")] = 100,
 ) -> Response:
     symbol = api.known_symbol(symbol)
@@ -106,7 +106,9 @@ async def symbol_recommendation_history(
     "/{day}", response_model=RecommendationList, responses=NOT_FOUND, summary="A given date's recommendations"
 )
 async def recommendations_on(
-    day: Annotated[date, Path(description="The recommendation date (YYYY-MM-DD).", examples=["2024-06-28"])],
+    day: Annotated[
+        IsoDate, Path(description="The recommendation date (YYYY-MM-DD).", examples=["2024-06-28"])
+    ],
     api: ApiDep,
     sector: SectorQuery = None,
     action: ActionQuery = None,

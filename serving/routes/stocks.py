@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from serving.deps import ApiDep, SymbolPath
+from serving.params import MAX_MARKET_CAP, GicsSector, IsoDate, SearchText
 from serving.repositories import prices as prices_repository
 from serving.repositories import stocks as stocks_repository
 from serving.schemas import (
@@ -26,19 +26,28 @@ router = APIRouter(prefix="/stocks", tags=["stocks"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorDetail, "description": "Unknown symbol (named in the message)."}
 }
-SectorQuery = Annotated[str | None, Query(description="GICS sector, e.g. 'Energy'.", examples=["Energy"])]
+SectorQuery = Annotated[GicsSector | None, Query(description="Only this GICS sector.", examples=["Energy"])]
 
 
 @router.get("", response_model=StockPage, summary="List stocks, filtered and paginated")
 async def list_stocks(
     api: ApiDep,
     sector: SectorQuery = None,
-    min_market_cap: Annotated[float | None, Query(ge=0, description="Smallest market cap.")] = None,
-    max_market_cap: Annotated[float | None, Query(ge=0, description="Largest market cap.")] = None,
+    min_market_cap: Annotated[
+        float | None, Query(ge=0, le=MAX_MARKET_CAP, allow_inf_nan=False, description="Smallest market cap.")
+    ] = None,
+    max_market_cap: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=MAX_MARKET_CAP,
+            allow_inf_nan=False,
+            description="Largest market cap; not below min_market_cap.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
-    api.known_sector(sector)
     if min_market_cap is not None and max_market_cap is not None and min_market_cap > max_market_cap:
         raise HTTPException(
             422, f"min_market_cap ({min_market_cap:g}) exceeds max_market_cap ({max_market_cap:g})"
@@ -70,13 +79,9 @@ async def list_stocks(
 async def search_stocks(
     api: ApiDep,
     q: Annotated[
-        str,
+        SearchText,
         Query(
-            min_length=1,
-            max_length=64,
-            pattern=r"\S",
-            description="A symbol or its start, or words starting the company's name.",
-            examples=["alid app"],
+            description="A symbol or its start, or words starting the company's name.", examples=["alid app"]
         ),
     ],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -95,7 +100,6 @@ async def top_stocks(
     sector: SectorQuery = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Response:
-    api.known_sector(sector)
 
     async def load() -> TopStocks:
         async with api.engine.connect() as conn:
@@ -130,8 +134,11 @@ async def get_stock(symbol: SymbolPath, api: ApiDep) -> Response:
 async def get_stock_prices(
     symbol: SymbolPath,
     api: ApiDep,
-    start: Annotated[date | None, Query(description="First date (default: a year before end).")] = None,
-    end: Annotated[date | None, Query(description="Last date (default: the data date).")] = None,
+    start: Annotated[IsoDate | None, Query(description="First date (default: a year before end).")] = None,
+    end: Annotated[
+        IsoDate | None,
+        Query(description="Last date (default: the data date, or start if later); not before start."),
+    ] = None,
     adjustment: Annotated[
         Adjustment, Query(description="'adjusted' for splits and dividends, or 'raw' as traded.")
     ] = Adjustment.adjusted,

@@ -51,7 +51,6 @@ def test_keys_carry_the_data_date_and_model_version(client: TestClient, api_ware
     state = DataState(
         as_of=api_warehouse.latest_date,
         symbol_sources={},
-        sectors=frozenset(),
         recommendations_date=api_warehouse.latest_date,
         recommendations_version="3",
         champions={"m": "3"},

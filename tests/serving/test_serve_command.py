@@ -53,6 +53,10 @@ def test_serve_answers_logs_json_and_stops_gracefully(api_warehouse: Warehouse, 
         ]
         # Summed over both workers, whichever answered.
         assert sum(served) == 4
+        # HEAD as uvicorn sends it: the GET's headers, no body.
+        head = httpx.head(f"{base}/api/v1/stocks/{symbol}", headers={"X-Request-ID": "serve-head"})
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["Content-Length"] == stock.headers["Content-Length"]
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
@@ -64,6 +68,7 @@ def test_serve_answers_logs_json_and_stops_gracefully(api_warehouse: Warehouse, 
         if entry.get("logger") == "serving.access" and entry.get("request_id") == "serve-test"
     ]
     assert len(access) == 4 and all(entry["status"] == 200 for entry in access)
+    assert [entry for entry in logs if entry["level"] in ("error", "critical")] == []
     assert any(
         "Shutting down" in entry["event"] or "Finished server process" in entry["event"] for entry in logs
     )

@@ -113,7 +113,7 @@ def test_unknown_symbol_is_404_naming_it(client: TestClient) -> None:
     for path in ("/stocks/NOPE", "/stocks/NOPE/prices", "/analysis/NOPE", "/recommendations/symbols/NOPE"):
         response = client.get(V1 + path)
         assert response.status_code == 404
-        assert response.json() == {"detail": "unknown symbol 'NOPE'"}
+        assert response.json()["detail"] == "unknown symbol 'NOPE'"
 
 
 @pytest.mark.parametrize("adjustment", ["adjusted", "raw"])
@@ -212,7 +212,7 @@ def test_bulk_requests_name_unknown_symbols_and_bound_their_size(
     client: TestClient, api_warehouse: Warehouse
 ) -> None:
     unknown = client.get(f"{V1}/prices/latest", params={"symbols": f"{api_warehouse.symbols[0]},NOPE,NADA"})
-    assert unknown.status_code == 404 and unknown.json() == {"detail": "unknown symbols: NOPE, NADA"}
+    assert unknown.status_code == 404 and unknown.json()["detail"] == "unknown symbols: NOPE, NADA"
     every = ",".join(api_warehouse.symbols + api_warehouse.extra_symbols)
     too_long = client.get(f"{V1}/prices", params={"symbols": every, "start": "2020-01-01"})
     assert (
