@@ -24,6 +24,7 @@ import pyarrow.csv as pacsv
 
 from stockyard.marketdata.base import MarketDataProvider
 from stockyard.marketdata.schema import History, SymbolFailure
+from stockyard.quality import rules
 
 T = TypeVar("T")
 
@@ -216,7 +217,7 @@ def quarantine(conn: psycopg.Connection, history: History, *, partition_key: str
                 "date": None,
                 "source": failure.source,
                 "source_row": None,
-                "rule": "provider_error",
+                "rule": rules.PROVIDER_ERROR,
                 "detail": failure.message,
                 "record": None,
             }

@@ -240,7 +240,9 @@ def quarantine_summary(
     conn: psycopg.Connection, dataset: str, window: Window, *, max_share: float
 ) -> Quarantine:
     """Rows of `dataset` quarantined for `window` (dated inside it, or undated under its partition key, as
-    warehouse.clear_quarantine matches them), per rule with a sample, against the rows loaded for it."""
+    warehouse.clear_quarantine matches them), per rule with a sample, against the rows loaded for it.
+
+    Symbols not served at all are not rows: `check_served_symbols` reports them."""
     table, date_column = _LOADED_TABLES[dataset]
     params = {
         "dataset": dataset,
@@ -248,9 +250,10 @@ def quarantine_summary(
         "last": window.last,
         "key": window.partition_key,
         "sample": SAMPLE_ROWS,
+        "provider_error": rules.PROVIDER_ERROR,
     }
     in_window = """
-        dataset = %(dataset)s
+        dataset = %(dataset)s and rule <> %(provider_error)s
         and (date between %(first)s and %(last)s or (date is null and partition_key = %(key)s))
     """
     loaded_row = conn.execute(
@@ -316,7 +319,8 @@ def row_frame(bars: pd.DataFrame) -> pd.DataFrame:
 def _plausibility_frame(conn: psycopg.Connection, window: Window) -> pd.DataFrame:
     """Every (symbol, trading day) of the window between the symbol's first and last bar, with its bar when
     one loaded, how far it moved from the previous bar (adjusted for the day's corporate actions) and whether
-    it repeats it. Days with a quarantined bar are left out: the row check reports those."""
+    it repeats it. Days with a quarantined bar are left out (the row check reports those), unless the bar
+    quarantined was an identical copy of the loaded one."""
     params = {"first": window.first, "last": window.last}
     bars = _bars(conn, _WINDOW_BARS, window)
     previous = _bars(conn, _PREVIOUS_BARS, window)
@@ -347,8 +351,9 @@ def _plausibility_frame(conn: psycopg.Connection, window: Window) -> pd.DataFram
         """
         select distinct symbol, date from raw.quarantined_rows
         where dataset = 'daily_prices' and date between %(first)s and %(last)s
+            and rule <> %(loaded_copy)s
         """,
-        params,
+        params | {"loaded_copy": rules.DUPLICATE_IDENTICAL},
         {"symbol": pa.string(), "date": pa.date32()},
     )
 

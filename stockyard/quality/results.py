@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from stockyard.quality.rules import DUPLICATE_IDENTICAL
+
 
 class Severity(StrEnum):
     """ERROR stops what is downstream (a blocking check); WARN is shown but lets it run."""
@@ -52,7 +54,10 @@ class Finding:
 
 @dataclass(frozen=True)
 class Quarantine:
-    """What the loader set aside for a window of a raw dataset, against what it loaded."""
+    """What the loader set aside for a window of a raw dataset, against what it loaded.
+
+    The share counts the rows lost: an identical copy of a loaded row is recorded, but its data is loaded.
+    """
 
     dataset: str
     loaded: int
@@ -62,9 +67,13 @@ class Quarantine:
     max_share: float
 
     @property
+    def lost(self) -> int:
+        return self.quarantined - self.by_rule.get(DUPLICATE_IDENTICAL, 0)
+
+    @property
     def share(self) -> float:
-        total = self.loaded + self.quarantined
-        return self.quarantined / total if total else 0.0
+        total = self.loaded + self.lost
+        return self.lost / total if total else 0.0
 
     @property
     def within_threshold(self) -> bool:

@@ -262,26 +262,53 @@ def test_bad_rows_are_set_aside_with_rule_file_and_line(tmp_path: Path) -> None:
         "2021-01-05,-10,11,9,10.5,100",  # 2: negative price
         "",  # 3: blank, still counted
         "2021-01-06,ten,11,9,10.5,100",  # 4: not a number
-        "2021-01-07,10,11,9,10.5,100",  # 5: duplicated by 6
-        "2021-01-07,10,11,9,10.5,100",  # 6
+        "2021-01-07,10,11,9,10.5,100",  # 5: differs from 6
+        "2021-01-07,10,11,9,10.6,100",  # 6
         "2021-01-08,10,11,9,10.5,100",  # 7: good
+        "2021-01-11,10,11,9,10.5,100",  # 8: the same bar as 9, kept
+        "2021-01-11,10.0,11,9,10.50,100",  # 9: an identical copy of 8
     ]
     path = write(tmp_path, "AAA.csv", "\n".join(lines) + "\n")
 
     history = load(tmp_path, "AAA")
 
-    assert history.bars["date"].tolist() == [pd.Timestamp("2021-01-04"), pd.Timestamp("2021-01-08")]
-    assert history.bars["source_row"].tolist() == [1, 7]
+    assert history.bars["date"].tolist() == [
+        pd.Timestamp("2021-01-04"),
+        pd.Timestamp("2021-01-08"),
+        pd.Timestamp("2021-01-11"),
+    ]
+    assert history.bars["source_row"].tolist() == [1, 7, 8]
     rejects = history.rejects.sort_values("source_row")
     assert rejects[["rule", "source_row"]].to_dict("records") == [
         {"rule": "non_positive_price", "source_row": 2},
         {"rule": "not_numeric", "source_row": 4},
         {"rule": "duplicate_row", "source_row": 5},
         {"rule": "duplicate_row", "source_row": 6},
+        {"rule": "duplicate_identical", "source_row": 9},
     ]
     assert set(rejects["source"]) == {str(path)}
     assert set(rejects["symbol"]) == {"AAA"}
     assert history.failures == []
+
+
+def test_an_identical_copy_of_a_day_with_a_dividend_keeps_the_bar_and_the_dividend(tmp_path: Path) -> None:
+    row = "2021-04-20,10,11,9,10.5,10.5,100,0.2,1.0"
+    write(
+        tmp_path,
+        "DA-AAA-T-2021-04-21.csv",
+        f"timestamp,open,high,low,close,adjusted_close,volume,dividend_amount,split_coefficient\n{row}\n{row}\n",
+    )
+
+    history = load(tmp_path, "AAA")
+
+    assert history.bars["source_row"].tolist() == [1]
+    assert history.actions[["cash_dividend", "source_row"]].to_dict("records") == [
+        {"cash_dividend": 0.2, "source_row": 1}
+    ]
+    assert history.rejects[["dataset", "rule", "source_row"]].to_dict("records") == [
+        {"dataset": "daily_prices", "rule": "duplicate_identical", "source_row": 2},
+        {"dataset": "corporate_actions", "rule": "duplicate_identical", "source_row": 2},
+    ]
 
 
 def test_unparseable_date_is_set_aside_with_its_text(tmp_path: Path) -> None:
