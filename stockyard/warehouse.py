@@ -35,6 +35,7 @@ STOCK_TABLE_COLUMNS = [
     "symbol",
     "name",
     "sector",
+    "sector_as_given",
     "industry",
     "market_cap",
     "currency",
@@ -247,8 +248,14 @@ def quarantine(conn: psycopg.Connection, history: History, *, partition_key: str
 
 
 def load_stocks(conn: psycopg.Connection, metadata: pd.DataFrame, *, provider: str, synthetic: bool) -> int:
-    """Replace the stock universe in one transaction."""
+    """Replace the stock universe in one transaction.
+
+    `sector_as_given` comes from stockyard.marketdata.sectors.map_sectors; metadata loaded without it keeps
+    its sector as given.
+    """
     frame = metadata.assign(provider=provider, is_synthetic=synthetic)
+    if "sector_as_given" not in frame:
+        frame["sector_as_given"] = frame["sector"]
     if "provider" in metadata:
         frame["provider"] = metadata["provider"].fillna(provider)
     with conn.transaction():

@@ -43,6 +43,7 @@ def build_quality_checks(
         _price_plausibility_check(quality, results_dir),
         _action_row_check(quality, results_dir),
         _metadata_check(results_dir),
+        _sector_names_check(results_dir),
     ]
     if len(settings.provider_chain) > 1:
         checks.append(_reconciliation_check(quality, results_dir))
@@ -201,6 +202,24 @@ def _metadata_check(results_dir: Path) -> dg.AssetChecksDefinition:
         return _check_result(result)
 
     return stock_universe_metadata_rules
+
+
+def _sector_names_check(results_dir: Path) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=STOCK_UNIVERSE,
+        name="sector_names",
+        blocking=False,
+        description="Warnings: stocks whose sector name names no GICS sector, today's or historical, loaded "
+        "without one; the metadata counts the historical names mapped to today's.",
+    )
+    def stock_universe_sector_names(warehouse_db: WarehouseResource) -> dg.AssetCheckResult:
+        from stockyard.quality.metadata import check_sector_names
+
+        with warehouse_db.connect() as conn:
+            result = check_sector_names(conn, results_dir=results_dir)
+        return _check_result(result)
+
+    return stock_universe_sector_names
 
 
 def _reconciliation_check(quality: QualitySettings, results_dir: Path) -> dg.AssetChecksDefinition:

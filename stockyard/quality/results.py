@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -91,7 +92,7 @@ class QualityResult:
     results_path: Path | None = None
     window: Window | None = None
     quarantine: Quarantine | None = None
-    metrics: dict[str, int | float | str] = field(default_factory=dict)
+    metrics: Mapping[str, int | float | str | Mapping[str, int]] = field(default_factory=dict)
 
     @property
     def failing_rules(self) -> dict[str, int]:
