@@ -72,13 +72,30 @@ class LoadSummary:
     served_by: Counter[str] = field(default_factory=Counter)
     first_date: date | None = None
     last_date: date | None = None
+    #: Columns of the source no layout uses, and the files that have them.
+    ignored_columns: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def failed_symbols(self) -> list[str]:
         return sorted({failure.symbol for failure in self.failures})
 
+    @property
+    def failed_sources(self) -> list[str]:
+        """The files (or URLs) whose symbols could not be served."""
+        return sorted({failure.source for failure in self.failures if failure.source})
+
+    @property
+    def failed_by_reason(self) -> dict[str, list[str]]:
+        """Why symbols could not be served: each reason with its symbols."""
+        by_reason: dict[str, set[str]] = {}
+        for failure in self.failures:
+            by_reason.setdefault(failure.why, set()).add(failure.symbol)
+        return {reason: sorted(symbols) for reason, symbols in sorted(by_reason.items())}
+
     def add(self, history: History) -> None:
         self.failures += history.failures
+        for column, sources in history.ignored_columns.items():
+            self.ignored_columns.setdefault(column, set()).update(sources)
         if history.bars.empty:
             return
         self.symbols |= set(history.bars["symbol"])
@@ -219,7 +236,8 @@ def quarantine(conn: psycopg.Connection, history: History, *, partition_key: str
                 "source": failure.source,
                 "source_row": None,
                 "rule": rules.PROVIDER_ERROR,
-                "detail": failure.message,
+                # What went wrong: the symbol and source have columns of their own.
+                "detail": failure.why,
                 "record": None,
             }
             for failure in history.failures

@@ -65,6 +65,11 @@ def _counts(counter: Counter[str]) -> str:
     return "; ".join(f"{name} ({count} rows)" for name, count in sorted(counter.items()))
 
 
+def _examples(names: list[str], shown: int = 3) -> str:
+    more = f", ... {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def build_price_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.multi_asset(
         specs=[
@@ -100,14 +105,26 @@ def build_price_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             summary = warehouse.ingest(
                 conn, provider, symbols, start=start, end=end, partition_key=partition_key
             )
-        for failure in summary.failures:
-            context.log.warning("Not served: %s", failure.message)
+        for reason, failed in summary.failed_by_reason.items():
+            context.log.warning("Not served, %d symbol(s) (%s): %s", len(failed), _examples(failed), reason)
+        for column, sources in sorted(summary.ignored_columns.items()):
+            context.log.warning(
+                "Column %r is in no known layout and was not read, in %d file(s): %s",
+                column,
+                len(sources),
+                _examples(sorted(sources)),
+            )
         common: dict[str, dg.RawMetadataValue] = {
             "provider": provider.name,
             "synthetic": provider.synthetic,
             "window": f"{start}..{end}",
             "quarantined_rows": summary.quarantined,
             "failed_symbols": dg.MetadataValue.json(summary.failed_symbols),
+            "unserved_symbols": len(summary.failed_symbols),
+            "unserved_files": len(summary.failed_sources),
+            "unserved_by_reason": dg.MetadataValue.json(
+                {reason: len(failed) for reason, failed in summary.failed_by_reason.items()}
+            ),
         }
         yield dg.MaterializeResult(
             asset_key=RAW_DAILY_PRICES,
@@ -118,6 +135,10 @@ def build_price_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "first_date": str(summary.first_date),
                 "last_date": str(summary.last_date),
                 "served_by": dg.MetadataValue.json(dict(summary.served_by)),
+                # Column -> files having it.
+                "ignored_columns": dg.MetadataValue.json(
+                    {column: len(sources) for column, sources in sorted(summary.ignored_columns.items())}
+                ),
                 "table": "raw.daily_prices",
             },
         )

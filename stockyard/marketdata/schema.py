@@ -53,6 +53,7 @@ class MarketDataError(Exception):
             if part
         )
         super().__init__(f"{message} ({where})" if where else message)
+        self.reason = message
         self.symbol = symbol
         self.source = source
         self.row = row
@@ -60,12 +61,24 @@ class MarketDataError(Exception):
 
 @dataclass(frozen=True)
 class SymbolFailure:
-    """A symbol (or a whole file) a provider could not serve at all."""
+    """A symbol (or a whole file) a provider could not serve at all.
+
+    `message` says what and where; `reason`, only what (failures of many files group by it), or is empty.
+    """
 
     symbol: str
     source: str
     message: str
     provider: str = ""
+    reason: str = ""
+
+    @classmethod
+    def of(cls, symbol: str, error: MarketDataError, provider: str) -> SymbolFailure:
+        return cls(symbol, error.source or "", str(error), provider, error.reason)
+
+    @property
+    def why(self) -> str:
+        return self.reason or self.message
 
 
 @dataclass
@@ -73,13 +86,15 @@ class History:
     """Bars and corporate actions for a set of symbols, plus everything that was set aside and why.
 
     `bars` and `actions` carry the standard columns plus `source`, `source_row` and `provider`.
-    `rejects` holds rows that broke a rule (REJECT_COLUMNS); `failures`, symbols that could not be served.
+    `rejects` holds rows that broke a rule (REJECT_COLUMNS); `failures`, symbols that could not be served;
+    `ignored_columns`, columns of the source no layout uses (not read) and the files that have them.
     """
 
     bars: pd.DataFrame
     actions: pd.DataFrame
     rejects: pd.DataFrame = field(default_factory=lambda: empty_rejects())
     failures: list[SymbolFailure] = field(default_factory=list)
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def served_by(self) -> dict[str, str]:

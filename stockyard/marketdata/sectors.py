@@ -13,8 +13,8 @@ are all Health Care. Historical names map to today's:
   being renamed. A name map cannot express that: a company is moved only by metadata
   listing its sector as of today.
 
-A name that is neither today's nor a historical one is not guessed: the stock is loaded with no sector, and the
-name as given stays beside it in raw.stocks.sector_as_given (so does every mapped name).
+A name that is neither today's nor a historical one is not guessed: the stock is loaded with no sector, and
+the name as given stays beside it in raw.stocks.sector_as_given (so does every mapped name).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def gics_sector(name: str) -> str | None:
 
 
 def map_sectors(metadata: pd.DataFrame) -> SectorMapping:
-    """`metadata` (METADATA_COLUMNS) with each sector mapped to today's GICS name; see the module's docstring."""
+    """`metadata` (METADATA_COLUMNS) with each sector mapped to today's GICS name (see the module)."""
     given = [(name.strip() or None) if isinstance(name, str) else None for name in metadata["sector"]]
     sectors = [gics_sector(name) if name is not None else None for name in given]
     mapping = SectorMapping(

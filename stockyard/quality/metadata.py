@@ -1,5 +1,5 @@
-"""Quality of the stock universe (raw.stocks): GICS sectors, market caps, metadata for every priced symbol, and
-the sector names that could not be mapped to a GICS sector on the way in."""
+"""Quality of the stock universe (raw.stocks): GICS sectors, market caps, metadata for every priced symbol,
+and the sector names that could not be mapped to a GICS sector on the way in."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def sector_name_rules() -> list[Rule]:
     return [
         Rule(
             "unrecognised_sector",
-            "the provider's sector names no GICS sector, today's or historical: the stock is loaded without one",
+            "the provider's sector names no GICS sector, today's or historical: loaded without a sector",
             expect.ExpectColumnValuesToBeInSet(column="sector_recognised", value_set=[True]),
         )
     ]

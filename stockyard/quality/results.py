@@ -93,6 +93,8 @@ class QualityResult:
     window: Window | None = None
     quarantine: Quarantine | None = None
     metrics: Mapping[str, int | float | str | Mapping[str, int]] = field(default_factory=dict)
+    #: What the rule counts do not say, in a sentence (e.g. why symbols were not served).
+    detail: str = ""
 
     @property
     def failing_rules(self) -> dict[str, int]:
