@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 
 from stockyard.calendar import weekday_holidays
+from stockyard.quality.results import Window
 
 EXCHANGE_TIMEZONE = "America/New_York"
 
@@ -23,11 +24,16 @@ def trading_day_partitions(start: date) -> dg.TimeWindowPartitionsDefinition:
     )
 
 
+def partition_window(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> Window:
+    """The run's partition window: its first and last trading day (inclusive), and the key that rows without
+    a date (a symbol not served) are recorded under. An asset and its checks get the same."""
+    keys = context.partition_keys
+    # The last partition's day, not the window's end less a day: that falls on a weekend or holiday after a
+    # Friday or a day before a holiday, and the window would then be named otherwise than its rows.
+    return Window.of(date.fromisoformat(keys[0]), date.fromisoformat(keys[-1]))
+
+
 def window_dates(context: dg.AssetExecutionContext) -> tuple[date, date, str]:
     """First and last trading day of the run's partition window (inclusive) and a key naming it."""
-    window = context.partition_time_window
-    first = window.start.date()
-    last = (window.end - timedelta(days=1)).date()
-    keys = context.partition_keys
-    key = keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]}"
-    return first, last, key
+    window = partition_window(context)
+    return window.first, window.last, window.partition_key

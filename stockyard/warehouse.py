@@ -24,6 +24,7 @@ import pyarrow.csv as pacsv
 
 from stockyard.marketdata.base import MarketDataProvider
 from stockyard.marketdata.schema import History, SymbolFailure
+from stockyard.quality import rules
 
 T = TypeVar("T")
 
@@ -34,6 +35,7 @@ STOCK_TABLE_COLUMNS = [
     "symbol",
     "name",
     "sector",
+    "sector_as_given",
     "industry",
     "market_cap",
     "currency",
@@ -70,13 +72,30 @@ class LoadSummary:
     served_by: Counter[str] = field(default_factory=Counter)
     first_date: date | None = None
     last_date: date | None = None
+    #: Columns of the source no layout uses, and the files that have them.
+    ignored_columns: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def failed_symbols(self) -> list[str]:
         return sorted({failure.symbol for failure in self.failures})
 
+    @property
+    def failed_sources(self) -> list[str]:
+        """The files (or URLs) whose symbols could not be served."""
+        return sorted({failure.source for failure in self.failures if failure.source})
+
+    @property
+    def failed_by_reason(self) -> dict[str, list[str]]:
+        """Why symbols could not be served: each reason with its symbols."""
+        by_reason: dict[str, set[str]] = {}
+        for failure in self.failures:
+            by_reason.setdefault(failure.why, set()).add(failure.symbol)
+        return {reason: sorted(symbols) for reason, symbols in sorted(by_reason.items())}
+
     def add(self, history: History) -> None:
         self.failures += history.failures
+        for column, sources in history.ignored_columns.items():
+            self.ignored_columns.setdefault(column, set()).update(sources)
         if history.bars.empty:
             return
         self.symbols |= set(history.bars["symbol"])
@@ -216,8 +235,9 @@ def quarantine(conn: psycopg.Connection, history: History, *, partition_key: str
                 "date": None,
                 "source": failure.source,
                 "source_row": None,
-                "rule": "provider_error",
-                "detail": failure.message,
+                "rule": rules.PROVIDER_ERROR,
+                # What went wrong: the symbol and source have columns of their own.
+                "detail": failure.why,
                 "record": None,
             }
             for failure in history.failures
@@ -246,8 +266,14 @@ def quarantine(conn: psycopg.Connection, history: History, *, partition_key: str
 
 
 def load_stocks(conn: psycopg.Connection, metadata: pd.DataFrame, *, provider: str, synthetic: bool) -> int:
-    """Replace the stock universe in one transaction."""
+    """Replace the stock universe in one transaction.
+
+    `sector_as_given` comes from stockyard.marketdata.sectors.map_sectors; metadata loaded without it keeps
+    its sector as given.
+    """
     frame = metadata.assign(provider=provider, is_synthetic=synthetic)
+    if "sector_as_given" not in frame:
+        frame["sector_as_given"] = frame["sector"]
     if "provider" in metadata:
         frame["provider"] = metadata["provider"].fillna(provider)
     with conn.transaction():

@@ -3,6 +3,7 @@
 The assets are thin: providers, validation and loading are plain functions in `stockyard`, tested directly.
 """
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ import dagster as dg
 from orchestration.partitions import window_dates
 from orchestration.resources import MarketDataResource, WarehouseResource
 from stockyard import warehouse
+from stockyard.marketdata.sectors import map_sectors
 
 INGESTION_GROUP = "ingestion"
 STOCK_UNIVERSE = dg.AssetKey("stock_universe")
@@ -24,27 +26,48 @@ RAW_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(days=7), wa
     key=STOCK_UNIVERSE,
     group_name=INGESTION_GROUP,
     kinds={"python", "postgres"},
-    description="Stock metadata (name, GICS sector, industry, market cap, currency, exchange) in raw.stocks.",
+    description="Stock metadata (name, GICS sector, industry, market cap, currency, exchange) in raw.stocks. "
+    "Sector names are mapped to today's GICS sectors (stockyard.marketdata.sectors); one that names none is "
+    "loaded as null, with the name as given in sector_as_given.",
 )
 def stock_universe(
     context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse_db: WarehouseResource
 ) -> dg.MaterializeResult[None]:
     provider = market_data.provider()
-    metadata = provider.metadata(provider.symbols())
+    mapping = map_sectors(provider.metadata(provider.symbols()))
+    metadata = mapping.metadata
     with warehouse_db.connect() as conn:
         rows = warehouse.load_stocks(conn, metadata, provider=provider.name, synthetic=provider.synthetic)
     context.log.info("Loaded %d stocks from %s", rows, provider.name)
+    if mapping.mapped:
+        context.log.info("Sector names mapped to today's GICS sectors: %s", _counts(mapping.mapped))
+    if mapping.unrecognised:
+        context.log.warning(
+            "Loaded without a sector, as these sector names name no GICS sector: %s",
+            _counts(mapping.unrecognised),
+        )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "sectors": dg.MetadataValue.json(
                 {str(sector): int(n) for sector, n in metadata["sector"].value_counts(dropna=False).items()}
             ),
+            "sectors_mapped": dg.MetadataValue.json(dict(mapping.mapped)),
+            "sectors_unrecognised": dg.MetadataValue.json(dict(mapping.unrecognised)),
             "provider": provider.name,
             "synthetic": provider.synthetic,
             "table": "raw.stocks",
         }
     )
+
+
+def _counts(counter: Counter[str]) -> str:
+    return "; ".join(f"{name} ({count} rows)" for name, count in sorted(counter.items()))
+
+
+def _examples(names: list[str], shown: int = 3) -> str:
+    more = f", ... {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def build_price_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -82,14 +105,26 @@ def build_price_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             summary = warehouse.ingest(
                 conn, provider, symbols, start=start, end=end, partition_key=partition_key
             )
-        for failure in summary.failures:
-            context.log.warning("Not served: %s", failure.message)
+        for reason, failed in summary.failed_by_reason.items():
+            context.log.warning("Not served, %d symbol(s) (%s): %s", len(failed), _examples(failed), reason)
+        for column, sources in sorted(summary.ignored_columns.items()):
+            context.log.warning(
+                "Column %r is in no known layout and was not read, in %d file(s): %s",
+                column,
+                len(sources),
+                _examples(sorted(sources)),
+            )
         common: dict[str, dg.RawMetadataValue] = {
             "provider": provider.name,
             "synthetic": provider.synthetic,
             "window": f"{start}..{end}",
             "quarantined_rows": summary.quarantined,
             "failed_symbols": dg.MetadataValue.json(summary.failed_symbols),
+            "unserved_symbols": len(summary.failed_symbols),
+            "unserved_files": len(summary.failed_sources),
+            "unserved_by_reason": dg.MetadataValue.json(
+                {reason: len(failed) for reason, failed in summary.failed_by_reason.items()}
+            ),
         }
         yield dg.MaterializeResult(
             asset_key=RAW_DAILY_PRICES,
@@ -100,6 +135,10 @@ def build_price_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "first_date": str(summary.first_date),
                 "last_date": str(summary.last_date),
                 "served_by": dg.MetadataValue.json(dict(summary.served_by)),
+                # Column -> files having it.
+                "ignored_columns": dg.MetadataValue.json(
+                    {column: len(sources) for column, sources in sorted(summary.ignored_columns.items())}
+                ),
                 "table": "raw.daily_prices",
             },
         )

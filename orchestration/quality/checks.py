@@ -10,7 +10,6 @@ The suites import Great Expectations, which takes seconds: they are imported whe
 the definitions stays fast.
 """
 
-from datetime import timedelta
 from pathlib import Path
 from typing import LiteralString
 
@@ -18,6 +17,7 @@ import dagster as dg
 import pandas as pd
 
 from orchestration.ingestion.assets import RAW_CORPORATE_ACTIONS, RAW_DAILY_PRICES, STOCK_UNIVERSE
+from orchestration.partitions import partition_window
 from orchestration.resources import MarketDataResource, WarehouseResource
 from stockyard.marketdata.chain import FallbackChain
 from stockyard.quality.results import Finding, QualityResult, Window, markdown_table
@@ -41,8 +41,10 @@ def build_quality_checks(
     checks = [
         _price_row_check(quality, results_dir),
         _price_plausibility_check(quality, results_dir),
+        _served_symbols_check(results_dir),
         _action_row_check(quality, results_dir),
         _metadata_check(results_dir),
+        _sector_names_check(results_dir),
     ]
     if len(settings.provider_chain) > 1:
         checks.append(_reconciliation_check(quality, results_dir))
@@ -165,6 +167,26 @@ def _price_plausibility_check(quality: QualitySettings, results_dir: Path) -> dg
     return raw_daily_prices_plausibility
 
 
+def _served_symbols_check(results_dir: Path) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=RAW_DAILY_PRICES,
+        name="served_symbols",
+        blocking=True,
+        description="Symbols and files the provider could not serve in the window, with the reasons: an "
+        "error (blocking) when the window then holds no bar at all, else a warning.",
+    )
+    def raw_daily_prices_served_symbols(
+        context: dg.AssetCheckExecutionContext, warehouse_db: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        from stockyard.quality.raw import check_served_symbols
+
+        with warehouse_db.connect() as conn:
+            result = check_served_symbols(conn, _checked_window(context), results_dir=results_dir)
+        return _check_result(result)
+
+    return raw_daily_prices_served_symbols
+
+
 def _action_row_check(quality: QualitySettings, results_dir: Path) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=RAW_CORPORATE_ACTIONS,
@@ -206,6 +228,24 @@ def _metadata_check(results_dir: Path) -> dg.AssetChecksDefinition:
     return stock_universe_metadata_rules
 
 
+def _sector_names_check(results_dir: Path) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=STOCK_UNIVERSE,
+        name="sector_names",
+        blocking=False,
+        description="Warnings: stocks whose sector name names no GICS sector, today's or historical, loaded "
+        "without one; the metadata counts the historical names mapped to today's.",
+    )
+    def stock_universe_sector_names(warehouse_db: WarehouseResource) -> dg.AssetCheckResult:
+        from stockyard.quality.metadata import check_sector_names
+
+        with warehouse_db.connect() as conn:
+            result = check_sector_names(conn, results_dir=results_dir)
+        return _check_result(result)
+
+    return stock_universe_sector_names
+
+
 def _reconciliation_check(quality: QualitySettings, results_dir: Path) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=RAW_DAILY_PRICES,
@@ -240,8 +280,7 @@ def _reconciliation_check(quality: QualitySettings, results_dir: Path) -> dg.Ass
 def _checked_window(context: dg.AssetCheckExecutionContext) -> Window:
     """The run's partition window; for a check run on its own, the latest raw_daily_prices window."""
     if context.has_partition_key or context.has_partition_key_range:
-        time_window = context.partition_time_window
-        return Window.of(time_window.start.date(), (time_window.end - timedelta(days=1)).date())
+        return partition_window(context)
     event = context.instance.get_latest_materialization_event(RAW_DAILY_PRICES)
     materialization = event.asset_materialization if event else None
     window = materialization.metadata.get("window") if materialization else None
@@ -282,7 +321,7 @@ def _check_result(result: QualityResult) -> dg.AssetCheckResult:
         passed=result.passed,
         severity=dg.AssetCheckSeverity(result.severity.value),
         metadata=metadata,
-        description=_summary(result),
+        description=" ".join(part for part in (_summary(result), result.detail) if part),
     )
 
 

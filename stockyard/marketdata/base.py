@@ -61,11 +61,7 @@ def collect_history(provider: MarketDataProvider, symbols: Sequence[str], start:
         try:
             symbol_bars, symbol_actions = provider.fetch_symbol(symbol, start, end)
         except MarketDataError as error:
-            failures.append(
-                SymbolFailure(
-                    symbol=symbol, source=error.source or "", message=str(error), provider=provider.name
-                )
-            )
+            failures.append(SymbolFailure.of(symbol, error, provider.name))
             continue
         bars.append(symbol_bars)
         actions.append(symbol_actions)

@@ -109,11 +109,7 @@ class FallbackChain(MarketDataProvider):
             try:
                 bars, actions = provider.fetch_symbol(symbol, start, end)
             except MarketDataError as error:
-                failures.append(
-                    SymbolFailure(
-                        symbol=symbol, source=error.source or "", message=str(error), provider=provider.name
-                    )
-                )
+                failures.append(SymbolFailure.of(symbol, error, provider.name))
                 continue
             if failures:
                 logger.warning(

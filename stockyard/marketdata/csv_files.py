@@ -1,6 +1,8 @@
 """Market data from a folder of CSV files: plain, Yahoo, Alpha Vantage daily adjusted or Stooq layout.
 
-Each file's layout is told by its header line, its symbol by a symbol/Name column or else by the file name.
+Each file's layout is told by the columns its header line holds (in any order; columns no layout knows are
+not read, and are reported in History.ignored_columns), its symbol by a symbol/Name column or else by the file
+name.
 Bad rows are not the reader's business: they go through to validation with their file and line number, so
 they are set aside with a rule. Only a file that is not a CSV of a known layout fails, and only its symbols.
 """
@@ -41,7 +43,8 @@ _EXCERPT_CHARS = 120
 
 @dataclass(frozen=True)
 class _Layout:
-    """A known CSV layout: the header names it must and may carry (lower-case, any order)."""
+    """A known CSV layout: the header names it needs (lower-case, any order), and those it knows but does not
+    need. A header holding what a layout needs is read with it; other columns are ignored and reported."""
 
     required: frozenset[str]
     optional: frozenset[str] = frozenset()
@@ -51,23 +54,25 @@ class _Layout:
     has_actions: bool = False
 
     def matches(self, names: frozenset[str]) -> bool:
-        return self.required <= names <= self.required | self.optional
+        return self.required <= names
+
+    def unknown_columns(self, header: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(name for name in header if name not in self.required | self.optional)
 
 
-# First match wins: a bare `date,open,high,low,close,volume` header is plain and Stooq alike, read the same.
+# The matching layout that needs the most columns wins.
 _LAYOUTS = (
-    # Plain; `Name` holds the symbol in the Kaggle S&P 500 files.
-    _Layout(frozenset({"date", *_PRICE_COLUMNS}), optional=frozenset({"symbol", "name"})),
-    # Yahoo; bars keep the raw close, `Adj Close` is not used.
-    _Layout(frozenset({"date", "adj close", *_PRICE_COLUMNS})),
+    # Plain, Yahoo (bars keep the raw close: `Adj Close` is not used) and Stooq (`OpenInt` is not used);
+    # `Name` holds the symbol in the Kaggle S&P 500 files.
+    _Layout(
+        frozenset({"date", *_PRICE_COLUMNS}), optional=frozenset({"symbol", "name", "adj close", "openint"})
+    ),
     # Alpha Vantage TIME_SERIES_DAILY_ADJUSTED.
     _Layout(
         frozenset({"timestamp", _ADJUSTED_CLOSE, _DIVIDEND, _SPLIT, *_PRICE_COLUMNS}),
         date_column="timestamp",
         has_actions=True,
     ),
-    # Stooq.
-    _Layout(frozenset({"date", *_PRICE_COLUMNS}), optional=frozenset({"openint"})),
 )
 
 _STOOQ_NAME = re.compile(r"^(?P<symbol>.+)\.(?:us|uk|de|jp|hk|hu)\.(?:csv|txt)$", re.IGNORECASE)
@@ -112,7 +117,8 @@ class CsvProvider(MarketDataProvider):
         return sorted(self._file_index())
 
     def fetch_symbol(self, symbol: str, start: date, end: date) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return _bars_and_actions(_read_rows(self._file_for(symbol)), {symbol.upper()}, start, end)
+        rows, _ = _read_rows(self._file_for(symbol))
+        return _bars_and_actions(rows, {symbol.upper()}, start, end)
 
     def history(self, symbols: Sequence[str], start: date, end: date) -> History:
         """Reads each needed file once and validates everything in one pass."""
@@ -127,11 +133,16 @@ class CsvProvider(MarketDataProvider):
             wanted_by_file.setdefault(path, set()).add(symbol.upper())
 
         frames: list[pd.DataFrame] = []
+        ignored_columns: dict[str, list[str]] = {}
         for path, wanted in wanted_by_file.items():
             try:
-                frames.append(_read_rows(path))
+                rows, unknown = _read_rows(path)
             except MarketDataError as error:
                 failures.extend(self._failure(symbol, error) for symbol in sorted(wanted))
+                continue
+            frames.append(rows)
+            for column in unknown:
+                ignored_columns.setdefault(column, []).append(str(path))
         if not frames:
             return validated_history([], [], failures, provider=self.name, start=start, end=end)
         # Row work is done once over all files: per-file pandas calls cost more than the rows themselves.
@@ -140,7 +151,9 @@ class CsvProvider(MarketDataProvider):
         frames.clear()
         bars, actions = _bars_and_actions(rows, set().union(*wanted_by_file.values()), start, end)
         del rows
-        return validated_history([bars], [actions], failures, provider=self.name, start=start, end=end)
+        history = validated_history([bars], [actions], failures, provider=self.name, start=start, end=end)
+        history.ignored_columns = ignored_columns
+        return history
 
     def metadata(self, symbols: Sequence[str]) -> pd.DataFrame:
         """METADATA_COLUMNS for `symbols`; a symbol the metadata CSV does not list gets only its symbol."""
@@ -160,7 +173,7 @@ class CsvProvider(MarketDataProvider):
         return self._index
 
     def _failure(self, symbol: str, error: MarketDataError) -> SymbolFailure:
-        return SymbolFailure(symbol=symbol, source=error.source or "", message=str(error), provider=self.name)
+        return SymbolFailure.of(symbol, error, self.name)
 
 
 def _index_directory(directory: Path, *, exclude: Path | None) -> dict[str, Path]:
@@ -211,21 +224,25 @@ def _symbols_in(path: Path) -> set[str]:
     return set(_clean_symbols(column.iloc[:, 0], fallback).unique())
 
 
-def _read_rows(path: Path) -> pd.DataFrame:
+def _read_rows(path: Path) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Every row of a data file, unvalidated: `symbol`, `date` as text, the prices, the action fields of an
     Alpha Vantage file (with the splits it misses folded in) and `source`. The index is the 0-based data
-    line number (blank lines are dropped).
+    line number (blank lines are dropped). Also the columns of the file that its layout does not know, which
+    are not read.
 
     Raises MarketDataError when the file is not a CSV of a known layout.
     """
     data = path.read_bytes()
     header = _header(data[:_HEAD_BYTES], path)
     layout = _layout(header, path)
+    unknown = layout.unknown_columns(header)
     symbol_column = _symbol_column(header, layout)
     standard_names = {layout.date_column: "date", **({symbol_column: "symbol"} if symbol_column else {})}
+    # An unknown column may bear a standard name (a `date` beside Alpha Vantage's `timestamp`): renamed away.
+    standard_names |= {name: f"unknown column {name}" for name in unknown}
     action_columns = [_SPLIT, _DIVIDEND, _ADJUSTED_CLOSE] if layout.has_actions else []
     dtypes = dict.fromkeys([*_PRICE_COLUMNS, *action_columns], "float64")
-    dtypes |= dict.fromkeys(standard_names.values(), "str")
+    dtypes |= {name: "str" for name in ("date", "symbol") if name in standard_names.values()}
 
     frame = _read_columns(data, path, [standard_names.get(name, name) for name in header], dtypes)
     blank = frame["date"].isna()
@@ -237,7 +254,7 @@ def _read_rows(path: Path) -> pd.DataFrame:
     if layout.has_actions:
         # An Alpha Vantage file has no symbol column: its symbol is the file's.
         _fill_in_missing_splits(frame, fallback)
-    return frame
+    return frame, unknown
 
 
 def _fill_in_missing_splits(rows: pd.DataFrame, symbol: str) -> None:
@@ -308,11 +325,15 @@ def _header(head: bytes, path: Path) -> tuple[str, ...]:
 
 def _layout(header: tuple[str, ...], path: Path) -> _Layout:
     names = frozenset(header)
-    if len(names) == len(header):
-        for layout in _LAYOUTS:
-            if layout.matches(names):
-                return layout
-    raise MarketDataError(f"unknown CSV layout, header: {','.join(header)!r}", source=str(path))
+    if len(names) != len(header):
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        raise MarketDataError(
+            f"CSV header repeats {', '.join(repeated)}: {','.join(header)!r}", source=str(path)
+        )
+    matching = [layout for layout in _LAYOUTS if layout.matches(names)]
+    if not matching:
+        raise MarketDataError(f"unknown CSV layout, header: {','.join(header)!r}", source=str(path))
+    return max(matching, key=lambda layout: len(layout.required))
 
 
 def _symbol_column(header: tuple[str, ...], layout: _Layout) -> str | None:

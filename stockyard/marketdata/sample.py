@@ -234,13 +234,10 @@ class SampleProvider(MarketDataProvider):
         """Validated history built as one frame for all known symbols; unknown ones are recorded failures."""
         known = [s for s in dict.fromkeys(symbols) if s in self._index]
         failures = [
-            SymbolFailure(
-                symbol=s,
-                source=self.source,
-                provider=self.name,
-                message=str(
-                    MarketDataError("unknown symbol in the sample market", symbol=s, source=self.source)
-                ),
+            SymbolFailure.of(
+                s,
+                MarketDataError("unknown symbol in the sample market", symbol=s, source=self.source),
+                self.name,
             )
             for s in dict.fromkeys(symbols)
             if s not in self._index

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from stockyard.quality.rules import non_trading_day
+from stockyard.quality.rules import DUPLICATE_IDENTICAL, DUPLICATE_ROW, non_trading_day
 
 BAR_COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume"]
 ACTION_COLUMNS = ["symbol", "ex_date", "split_ratio", "cash_dividend"]
@@ -19,6 +19,8 @@ METADATA_COLUMNS = ["symbol", "name", "sector", "industry", "market_cap", "curre
 # Where a row came from: a file path or URL and the 1-based line/record number there (header excluded).
 LINEAGE_COLUMNS = ["source", "source_row"]
 REJECT_COLUMNS = ["dataset", "symbol", "date", "source", "source_row", "rule", "detail", "record"]
+
+_KEPT_FIRST_COPY = "an identical copy of an earlier row of this symbol and date, which is loaded"
 
 GICS_SECTORS = (
     "Communication Services",
@@ -51,6 +53,7 @@ class MarketDataError(Exception):
             if part
         )
         super().__init__(f"{message} ({where})" if where else message)
+        self.reason = message
         self.symbol = symbol
         self.source = source
         self.row = row
@@ -58,12 +61,24 @@ class MarketDataError(Exception):
 
 @dataclass(frozen=True)
 class SymbolFailure:
-    """A symbol (or a whole file) a provider could not serve at all."""
+    """A symbol (or a whole file) a provider could not serve at all.
+
+    `message` says what and where; `reason`, only what (failures of many files group by it), or is empty.
+    """
 
     symbol: str
     source: str
     message: str
     provider: str = ""
+    reason: str = ""
+
+    @classmethod
+    def of(cls, symbol: str, error: MarketDataError, provider: str) -> SymbolFailure:
+        return cls(symbol, error.source or "", str(error), provider, error.reason)
+
+    @property
+    def why(self) -> str:
+        return self.reason or self.message
 
 
 @dataclass
@@ -71,13 +86,15 @@ class History:
     """Bars and corporate actions for a set of symbols, plus everything that was set aside and why.
 
     `bars` and `actions` carry the standard columns plus `source`, `source_row` and `provider`.
-    `rejects` holds rows that broke a rule (REJECT_COLUMNS); `failures`, symbols that could not be served.
+    `rejects` holds rows that broke a rule (REJECT_COLUMNS); `failures`, symbols that could not be served;
+    `ignored_columns`, columns of the source no layout uses (not read) and the files that have them.
     """
 
     bars: pd.DataFrame
     actions: pd.DataFrame
     rejects: pd.DataFrame = field(default_factory=lambda: empty_rejects())
     failures: list[SymbolFailure] = field(default_factory=list)
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def served_by(self) -> dict[str, str]:
@@ -174,7 +191,9 @@ def validate_bars(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     Expects the standard columns plus lineage (`source`, `source_row`) and `provider`; `date` may be text.
     Rules, first broken wins: unparseable date, not an NYSE trading day, non-numeric value, missing OHLC,
     non-positive price, negative or fractional volume, high/low inconsistent with open/close, duplicated
-    (symbol, date).
+    (symbol, date). Of copies of one bar with identical values the first is kept and the others are set
+    aside as `duplicate_identical`; bars of one (symbol, date) that differ are all set aside as
+    `duplicate_row`, since none can be told to be the right one.
     """
     frame = frame.copy()
     rejects: list[pd.DataFrame] = []
@@ -224,18 +243,37 @@ def validate_bars(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         "high_low_inconsistent",
         "high is below max(open, close) or low is above min(open, close)",
     )
+    key = ["symbol", "date"]
     set_aside(
-        frame.duplicated(["symbol", "date"], keep=False),
-        "duplicate_row",
-        "more than one bar for this symbol and date",
+        _conflicting(frame, key, ["open", "high", "low", "close", "volume"]),
+        DUPLICATE_ROW,
+        "more than one bar for this symbol and date, with different values",
     )
+    # What shares a key now is a copy with the same values.
+    set_aside(frame.duplicated(key), DUPLICATE_IDENTICAL, _KEPT_FIRST_COPY)
 
     all_rejects = pd.concat(rejects, ignore_index=True) if rejects else empty_rejects()
     return frame.reset_index(drop=True), all_rejects
 
 
+def _conflicting(frame: pd.DataFrame, key: list[str], values: list[str]) -> pd.Series:
+    """True for every row sharing its `key` with a row of different `values`."""
+    shared_key = frame.duplicated(key, keep=False)
+    if not shared_key.any():
+        return shared_key
+    # Only the few rows sharing a key are compared: the frame may hold millions.
+    candidates = frame.loc[shared_key, key + values]
+    variants = candidates.drop_duplicates().groupby(key, sort=False).size()
+    conflicting = pd.Series(False, index=frame.index)
+    conflicting.loc[candidates.index] = pd.MultiIndex.from_frame(candidates[key]).isin(
+        variants.index[variants > 1]
+    )
+    return conflicting
+
+
 def validate_actions(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split corporate actions into valid rows and rejects (positive split ratio, non-negative dividend)."""
+    """Split corporate actions into valid rows and rejects (positive split ratio, non-negative dividend, one
+    row per symbol and ex-date: identical copies and differing rows are treated as in `validate_bars`)."""
     frame = frame.copy()
     rejects: list[pd.DataFrame] = []
 
@@ -263,11 +301,13 @@ def validate_actions(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     frame["cash_dividend"] = frame["cash_dividend"].fillna(0.0)
     set_aside(frame["split_ratio"] <= 0, "invalid_split_ratio", "split ratio must be positive")
     set_aside(frame["cash_dividend"] < 0, "negative_dividend", "cash dividend is negative")
+    key = ["symbol", "ex_date"]
     set_aside(
-        frame.duplicated(["symbol", "ex_date"], keep=False),
-        "duplicate_row",
-        "more than one corporate action row for this symbol and ex-date",
+        _conflicting(frame, key, ["split_ratio", "cash_dividend"]),
+        DUPLICATE_ROW,
+        "more than one corporate action row for this symbol and ex-date, with different values",
     )
+    set_aside(frame.duplicated(key), DUPLICATE_IDENTICAL, _KEPT_FIRST_COPY)
 
     all_rejects = pd.concat(rejects, ignore_index=True) if rejects else empty_rejects()
     return frame.reset_index(drop=True), all_rejects

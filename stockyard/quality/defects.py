@@ -29,6 +29,7 @@ class DefectKind(StrEnum):
     NEGATIVE_VOLUME = "negative_volume"
     ZERO_VOLUME = "zero_volume"
     DUPLICATE_ROW = "duplicate_row"
+    DUPLICATE_IDENTICAL = "duplicate_identical"
     NON_TRADING_DAY = "non_trading_day"
     GAP = "gap"
     STALE_REPEATS = "stale_repeats"
@@ -43,6 +44,7 @@ CAUGHT_BY: dict[DefectKind, str] = {
     DefectKind.NEGATIVE_VOLUME: rules.INVALID_VOLUME,
     DefectKind.ZERO_VOLUME: rules.ZERO_VOLUME,
     DefectKind.DUPLICATE_ROW: rules.DUPLICATE_ROW,
+    DefectKind.DUPLICATE_IDENTICAL: rules.DUPLICATE_IDENTICAL,
     DefectKind.NON_TRADING_DAY: rules.NON_TRADING_DAY,
     DefectKind.GAP: rules.GAP,
     DefectKind.STALE_REPEATS: rules.STALE_PRICE,
@@ -53,7 +55,8 @@ CAUGHT_BY: dict[DefectKind, str] = {
 @dataclass(frozen=True)
 class Defect:
     """`kind` injected into `symbol`'s bar on `day` (for non_trading_day: a bar added on that closed day;
-    for unannounced_split: every bar from that day on)."""
+    for unannounced_split: every bar from that day on; for duplicate_row: a second bar with another volume;
+    for duplicate_identical: an exact copy of the bar)."""
 
     kind: DefectKind
     symbol: str
@@ -103,6 +106,10 @@ def inject(bars: pd.DataFrame, defect: Defect) -> pd.DataFrame:
         case DefectKind.ZERO_VOLUME:
             bars.loc[on_day, "volume"] = 0
         case DefectKind.DUPLICATE_ROW:
+            # A second bar for the day that disagrees with the first on the volume.
+            other = bars.loc[on_day].assign(volume=bars.loc[on_day, "volume"] + 1)
+            bars = pd.concat([bars, other], ignore_index=True)
+        case DefectKind.DUPLICATE_IDENTICAL:
             bars = pd.concat([bars, bars.loc[on_day]], ignore_index=True)
         case DefectKind.NON_TRADING_DAY:
             earlier = bars.loc[dates < day]

@@ -1,4 +1,5 @@
-"""Quality of the stock universe (raw.stocks): GICS sectors, market caps, metadata for every priced symbol."""
+"""Quality of the stock universe (raw.stocks): GICS sectors, market caps, metadata for every priced symbol,
+and the sector names that could not be mapped to a GICS sector on the way in."""
 
 from __future__ import annotations
 
@@ -69,3 +70,42 @@ def check_metadata(conn: psycopg.Connection, *, results_dir: Path) -> QualityRes
         "without_market_cap": int(stocks["market_cap"].isna().sum()),
     }
     return QualityResult(name, Severity.ERROR, len(frame), findings, path, metrics=metrics)
+
+
+def sector_name_rules() -> list[Rule]:
+    return [
+        Rule(
+            "unrecognised_sector",
+            "the provider's sector names no GICS sector, today's or historical: loaded without a sector",
+            expect.ExpectColumnValuesToBeInSet(column="sector_recognised", value_set=[True]),
+        )
+    ]
+
+
+def check_sector_names(conn: psycopg.Connection, *, results_dir: Path) -> QualityResult:
+    """WARN: stocks whose sector as given maps to no GICS sector (loaded with none, see
+    stockyard.marketdata.sectors); the metrics count each name that was mapped to today's."""
+    stocks = pd.DataFrame(
+        conn.execute("select symbol, name, sector, sector_as_given from raw.stocks").fetchall(),
+        columns=["symbol", "name", "sector", "sector_as_given"],
+    )
+    stocks["sector_recognised"] = stocks["sector"].notna() | stocks["sector_as_given"].isna()
+    name = "stock_universe.sector_names"
+    findings, path = run_suite(
+        name,
+        stocks,
+        sector_name_rules(),
+        severity=Severity.WARN,
+        id_columns=["symbol"],
+        sample_columns=["symbol", "name", "sector_as_given"],
+        results_dir=results_dir,
+    )
+    renamed = stocks.loc[stocks["sector"].notna() & (stocks["sector"] != stocks["sector_as_given"])]
+    mapped = (renamed["sector_as_given"] + " -> " + renamed["sector"]).value_counts().sort_index()
+    unrecognised = stocks.loc[~stocks["sector_recognised"], "sector_as_given"].value_counts().sort_index()
+    metrics: dict[str, int | float | str | dict[str, int]] = {
+        "symbols": len(stocks),
+        "sectors_mapped": {str(names): int(rows) for names, rows in mapped.items()},
+        "sectors_unrecognised": {str(sector): int(rows) for sector, rows in unrecognised.items()},
+    }
+    return QualityResult(name, Severity.WARN, len(stocks), findings, path, metrics=metrics)

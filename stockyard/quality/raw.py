@@ -176,6 +176,75 @@ def check_price_rows(
     return QualityResult(name, Severity.ERROR, len(frame), findings, path, window, quarantine)
 
 
+def served_symbol_rules() -> list[Rule]:
+    return [
+        Rule(
+            rules.PROVIDER_ERROR,
+            "the provider could not serve the symbol or its file at all",
+            expect.ExpectColumnValuesToBeInSet(column="served", value_set=[True]),
+            shows=("reason",),
+        )
+    ]
+
+
+def check_served_symbols(conn: psycopg.Connection, window: Window, *, results_dir: Path) -> QualityResult:
+    """Symbols the window's load could not serve (recorded undated under its partition key), with the files
+    and reasons: ERROR when the window then holds no bar at all, else WARN."""
+    params = {"first": window.first, "last": window.last, "key": window.partition_key}
+    unserved = _query(
+        conn,
+        """
+        select symbol, provider, source, detail as reason, false as served
+        from raw.quarantined_rows
+        where dataset = 'daily_prices' and rule = %(rule)s and date is null and partition_key = %(key)s
+        order by symbol, provider
+        """,
+        params | {"rule": rules.PROVIDER_ERROR},
+        ["symbol", "provider", "source", "reason", "served"],
+    )
+    loaded = _query(
+        conn,
+        """
+        select symbol, count(*) as bars from raw.daily_prices
+        where date between %(first)s and %(last)s group by symbol order by symbol
+        """,
+        params,
+        ["symbol", "bars"],
+    )
+    # A symbol that failed keeps the bars an earlier load gave it, but this load did not serve it.
+    served = loaded.loc[~loaded["symbol"].isin(unserved["symbol"]), ["symbol"]].assign(served=True)
+    frame = pd.concat([unserved, served], ignore_index=True) if not served.empty else unserved
+    bars = int(loaded["bars"].sum())
+    severity = Severity.ERROR if bars == 0 and not unserved.empty else Severity.WARN
+    name = "raw_daily_prices.served_symbols"
+    findings, path = run_suite(
+        name,
+        frame,
+        served_symbol_rules(),
+        severity=severity,
+        id_columns=["symbol", "provider"],
+        sample_columns=["symbol", "provider", "source"],
+        results_dir=results_dir,
+        window=window,
+    )
+    symbols_by_reason = unserved.groupby("reason")["symbol"].nunique()
+    by_reason = {str(reason): int(symbols) for reason, symbols in symbols_by_reason.items()}
+    metrics: dict[str, int | float | str | dict[str, int]] = {
+        "bars_in_window": bars,
+        "served_symbols": len(served),
+        "unserved_symbols": int(unserved["symbol"].nunique()),
+        "unserved_files": int(unserved["source"].dropna().nunique()),
+        "unserved_by_reason": by_reason,
+    }
+    detail = (
+        f"{bars} bars in the window; not served: "
+        + "; ".join(f"{reason} ({symbols} symbol(s))" for reason, symbols in by_reason.items())
+        if by_reason
+        else ""
+    )
+    return QualityResult(name, severity, len(frame), findings, path, window, metrics=metrics, detail=detail)
+
+
 def check_price_plausibility(
     conn: psycopg.Connection, window: Window, *, settings: QualitySettings, results_dir: Path
 ) -> QualityResult:
@@ -240,7 +309,9 @@ def quarantine_summary(
     conn: psycopg.Connection, dataset: str, window: Window, *, max_share: float
 ) -> Quarantine:
     """Rows of `dataset` quarantined for `window` (dated inside it, or undated under its partition key, as
-    warehouse.clear_quarantine matches them), per rule with a sample, against the rows loaded for it."""
+    warehouse.clear_quarantine matches them), per rule with a sample, against the rows loaded for it.
+
+    Symbols not served at all are not rows: `check_served_symbols` reports them."""
     table, date_column = _LOADED_TABLES[dataset]
     params = {
         "dataset": dataset,
@@ -248,9 +319,10 @@ def quarantine_summary(
         "last": window.last,
         "key": window.partition_key,
         "sample": SAMPLE_ROWS,
+        "provider_error": rules.PROVIDER_ERROR,
     }
     in_window = """
-        dataset = %(dataset)s
+        dataset = %(dataset)s and rule <> %(provider_error)s
         and (date between %(first)s and %(last)s or (date is null and partition_key = %(key)s))
     """
     loaded_row = conn.execute(
@@ -316,7 +388,8 @@ def row_frame(bars: pd.DataFrame) -> pd.DataFrame:
 def _plausibility_frame(conn: psycopg.Connection, window: Window) -> pd.DataFrame:
     """Every (symbol, trading day) of the window between the symbol's first and last bar, with its bar when
     one loaded, how far it moved from the previous bar (adjusted for the day's corporate actions) and whether
-    it repeats it. Days with a quarantined bar are left out: the row check reports those."""
+    it repeats it. Days with a quarantined bar are left out (the row check reports those), unless the bar
+    quarantined was an identical copy of the loaded one."""
     params = {"first": window.first, "last": window.last}
     bars = _bars(conn, _WINDOW_BARS, window)
     previous = _bars(conn, _PREVIOUS_BARS, window)
@@ -347,8 +420,9 @@ def _plausibility_frame(conn: psycopg.Connection, window: Window) -> pd.DataFram
         """
         select distinct symbol, date from raw.quarantined_rows
         where dataset = 'daily_prices' and date between %(first)s and %(last)s
+            and rule <> %(loaded_copy)s
         """,
-        params,
+        params | {"loaded_copy": rules.DUPLICATE_IDENTICAL},
         {"symbol": pa.string(), "date": pa.date32()},
     )
 

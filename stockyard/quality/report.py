@@ -20,8 +20,13 @@ import pandas as pd
 import psycopg
 
 from stockyard.quality.features import FEATURES_TABLE, check_features
-from stockyard.quality.metadata import check_metadata
-from stockyard.quality.raw import check_action_rows, check_price_plausibility, check_price_rows
+from stockyard.quality.metadata import check_metadata, check_sector_names
+from stockyard.quality.raw import (
+    check_action_rows,
+    check_price_plausibility,
+    check_price_rows,
+    check_served_symbols,
+)
 from stockyard.quality.recommendations import check_recommendations
 from stockyard.quality.results import QualityResult, Severity, Window
 from stockyard.quality.settings import get_quality_settings
@@ -37,8 +42,10 @@ def run_all(
     results = [
         check_price_rows(conn, window, settings=settings, results_dir=results_dir),
         check_price_plausibility(conn, window, settings=settings, results_dir=results_dir),
+        check_served_symbols(conn, window, results_dir=results_dir),
         check_action_rows(conn, window, settings=settings, results_dir=results_dir),
         check_metadata(conn, results_dir=results_dir),
+        check_sector_names(conn, results_dir=results_dir),
     ]
     if _table(conn, FEATURES_TABLE) is not None:
         results.append(check_features(conn, window, results_dir=results_dir))
@@ -58,6 +65,8 @@ def describe(result: QualityResult) -> str:
         f"{outcome:4}  {result.name}: {result.rows:,} rows"
         + (f" in {result.window}" if result.window else "")
     ]
+    if result.detail:
+        lines.append(f"      {result.detail}")
     quarantine = result.quarantine
     if quarantine is not None:
         counts = ", ".join(f"{rule} {count:,}" for rule, count in quarantine.by_rule.items()) or "none"

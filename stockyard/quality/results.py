@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
 
 import pandas as pd
+
+from stockyard.quality.rules import DUPLICATE_IDENTICAL
 
 
 class Severity(StrEnum):
@@ -52,7 +55,10 @@ class Finding:
 
 @dataclass(frozen=True)
 class Quarantine:
-    """What the loader set aside for a window of a raw dataset, against what it loaded."""
+    """What the loader set aside for a window of a raw dataset, against what it loaded.
+
+    The share counts the rows lost: an identical copy of a loaded row is recorded, but its data is loaded.
+    """
 
     dataset: str
     loaded: int
@@ -62,9 +68,13 @@ class Quarantine:
     max_share: float
 
     @property
+    def lost(self) -> int:
+        return self.quarantined - self.by_rule.get(DUPLICATE_IDENTICAL, 0)
+
+    @property
     def share(self) -> float:
-        total = self.loaded + self.quarantined
-        return self.quarantined / total if total else 0.0
+        total = self.loaded + self.lost
+        return self.lost / total if total else 0.0
 
     @property
     def within_threshold(self) -> bool:
@@ -82,9 +92,11 @@ class QualityResult:
     results_path: Path | None = None
     window: Window | None = None
     quarantine: Quarantine | None = None
-    metrics: dict[str, int | float | str] = field(default_factory=dict)
+    metrics: Mapping[str, int | float | str | Mapping[str, int]] = field(default_factory=dict)
     # Rows that stand out but that the rules allow (e.g. features undefined by rule): shown, never failing.
     reported: list[Finding] = field(default_factory=list)
+    #: What the rule counts do not say, in a sentence (e.g. why symbols were not served).
+    detail: str = ""
 
     @property
     def failing_rules(self) -> dict[str, int]:

@@ -16,7 +16,11 @@ NON_POSITIVE_PRICE = "non_positive_price"
 INVALID_VOLUME = "invalid_volume"
 HIGH_LOW_INCONSISTENT = "high_low_inconsistent"
 DUPLICATE_ROW = "duplicate_row"
+# An identical copy of a row that is loaded: recorded in quarantine for its lineage, but no data is lost.
+DUPLICATE_IDENTICAL = "duplicate_identical"
 NON_TRADING_DAY = "non_trading_day"
+# A symbol or file a provider could not serve at all (recorded undated, under the load's partition key).
+PROVIDER_ERROR = "provider_error"
 # ... and for corporate actions (validate_actions).
 INVALID_SPLIT_RATIO = "invalid_split_ratio"
 NEGATIVE_DIVIDEND = "negative_dividend"

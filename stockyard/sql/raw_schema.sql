@@ -32,6 +32,9 @@ create table if not exists raw.stocks (
     symbol       text primary key,
     name         text,
     sector       text,
+    -- The sector as the provider wrote it, before stockyard.marketdata.sectors mapped it to today's GICS name
+    -- (sector is null where it names no GICS sector).
+    sector_as_given text,
     industry     text,
     market_cap   double precision,
     currency     text,
@@ -40,6 +43,17 @@ create table if not exists raw.stocks (
     is_synthetic boolean     not null,
     loaded_at    timestamptz not null default now()
 );
+-- Warehouses created before sector_as_given. Checked first: altering takes a lock that would wait for readers.
+do $$
+begin
+    if not exists (
+        select from information_schema.columns
+        where table_schema = 'raw' and table_name = 'stocks' and column_name = 'sector_as_given'
+    ) then
+        alter table raw.stocks add column sector_as_given text;
+    end if;
+end
+$$;
 
 -- Rows set aside on the way in, with the rule they broke; nothing a provider returned is silently dropped.
 create table if not exists raw.quarantined_rows (

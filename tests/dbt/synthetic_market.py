@@ -138,4 +138,5 @@ def generate_market(
             "is_synthetic": True,
         }
     )
+    stocks["sector_as_given"] = stocks["sector"]
     return RawMarket(bars=pd.concat(bars, ignore_index=True), actions=pd.DataFrame(actions), stocks=stocks)

@@ -184,6 +184,37 @@ def test_stooq_layout_with_and_without_openint(tmp_path: Path, name: str, header
     ]
 
 
+def test_a_layout_is_told_by_the_columns_it_needs_and_other_columns_are_ignored_and_reported(
+    tmp_path: Path,
+) -> None:
+    # Stooq's US history as commonly redistributed: an id column where Stooq's own files have OpenInt.
+    xom = write(
+        tmp_path,
+        "xom.us.txt",
+        "Date,Open,High,Low,Close,Volume,stock_id\n2021-01-04,41.5,42.0,41.0,41.5,27000000,17\n",
+    )
+    ibm = write(
+        tmp_path, "ibm.us.txt", "stock_id,Volume,Close,Low,High,Open,Date\n3,100,10,9,11,10,2021-01-04\n"
+    )
+    # A column bearing a standard name that the layout does not use.
+    aaa = write(
+        tmp_path,
+        "DA-AAA-T-2021-04-21.csv",
+        "timestamp,open,high,low,close,adjusted_close,volume,dividend_amount,split_coefficient,date\n"
+        "2021-01-04,10,11,9,10.5,10.5,100,0.0,1.0,yesterday\n",
+    )
+
+    history = load(tmp_path)
+
+    assert history.failures == [] and history.rejects.empty
+    assert history.bars[["symbol", "date", "close", "volume"]].to_dict("records") == [
+        {"symbol": "AAA", "date": pd.Timestamp("2021-01-04"), "close": 10.5, "volume": 100},
+        {"symbol": "IBM", "date": pd.Timestamp("2021-01-04"), "close": 10.0, "volume": 100},
+        {"symbol": "XOM", "date": pd.Timestamp("2021-01-04"), "close": 41.5, "volume": 27000000},
+    ]
+    assert history.ignored_columns == {"date": [str(aaa)], "stock_id": [str(ibm), str(xom)]}
+
+
 def test_other_files_in_the_folder_are_not_data(tmp_path: Path) -> None:
     write(tmp_path, "AAA.csv", "date,open,high,low,close,volume\n2021-01-04,1,1,1,1,1\n")
     write(tmp_path, "README.txt", "not data")
@@ -262,26 +293,53 @@ def test_bad_rows_are_set_aside_with_rule_file_and_line(tmp_path: Path) -> None:
         "2021-01-05,-10,11,9,10.5,100",  # 2: negative price
         "",  # 3: blank, still counted
         "2021-01-06,ten,11,9,10.5,100",  # 4: not a number
-        "2021-01-07,10,11,9,10.5,100",  # 5: duplicated by 6
-        "2021-01-07,10,11,9,10.5,100",  # 6
+        "2021-01-07,10,11,9,10.5,100",  # 5: differs from 6
+        "2021-01-07,10,11,9,10.6,100",  # 6
         "2021-01-08,10,11,9,10.5,100",  # 7: good
+        "2021-01-11,10,11,9,10.5,100",  # 8: the same bar as 9, kept
+        "2021-01-11,10.0,11,9,10.50,100",  # 9: an identical copy of 8
     ]
     path = write(tmp_path, "AAA.csv", "\n".join(lines) + "\n")
 
     history = load(tmp_path, "AAA")
 
-    assert history.bars["date"].tolist() == [pd.Timestamp("2021-01-04"), pd.Timestamp("2021-01-08")]
-    assert history.bars["source_row"].tolist() == [1, 7]
+    assert history.bars["date"].tolist() == [
+        pd.Timestamp("2021-01-04"),
+        pd.Timestamp("2021-01-08"),
+        pd.Timestamp("2021-01-11"),
+    ]
+    assert history.bars["source_row"].tolist() == [1, 7, 8]
     rejects = history.rejects.sort_values("source_row")
     assert rejects[["rule", "source_row"]].to_dict("records") == [
         {"rule": "non_positive_price", "source_row": 2},
         {"rule": "not_numeric", "source_row": 4},
         {"rule": "duplicate_row", "source_row": 5},
         {"rule": "duplicate_row", "source_row": 6},
+        {"rule": "duplicate_identical", "source_row": 9},
     ]
     assert set(rejects["source"]) == {str(path)}
     assert set(rejects["symbol"]) == {"AAA"}
     assert history.failures == []
+
+
+def test_an_identical_copy_of_a_day_with_a_dividend_keeps_the_bar_and_the_dividend(tmp_path: Path) -> None:
+    row = "2021-04-20,10,11,9,10.5,10.5,100,0.2,1.0"
+    write(
+        tmp_path,
+        "DA-AAA-T-2021-04-21.csv",
+        f"timestamp,open,high,low,close,adjusted_close,volume,dividend_amount,split_coefficient\n{row}\n{row}\n",
+    )
+
+    history = load(tmp_path, "AAA")
+
+    assert history.bars["source_row"].tolist() == [1]
+    assert history.actions[["cash_dividend", "source_row"]].to_dict("records") == [
+        {"cash_dividend": 0.2, "source_row": 1}
+    ]
+    assert history.rejects[["dataset", "rule", "source_row"]].to_dict("records") == [
+        {"dataset": "daily_prices", "rule": "duplicate_identical", "source_row": 2},
+        {"dataset": "corporate_actions", "rule": "duplicate_identical", "source_row": 2},
+    ]
 
 
 def test_unparseable_date_is_set_aside_with_its_text(tmp_path: Path) -> None:
@@ -359,7 +417,7 @@ def test_history_reads_each_file_once(tmp_path: Path, monkeypatch: pytest.Monkey
     reads: list[Path] = []
     read_rows = csv_files._read_rows
 
-    def counting(path: Path) -> pd.DataFrame:
+    def counting(path: Path) -> tuple[pd.DataFrame, tuple[str, ...]]:
         reads.append(path)
         return read_rows(path)
 

@@ -122,7 +122,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
         assert result.success
         assert [(key, e.passed) for key, e in evaluations(result).items()] == [
-            ("stock_universe:metadata_rules", True)
+            ("stock_universe:metadata_rules", True),
+            ("stock_universe:sector_names", True),
         ]
         yield url
 
@@ -148,8 +149,11 @@ def test_checks_are_defined_with_their_blocking_and_severity(tmp_path: Path) -> 
     assert specs(one) == {
         "raw_daily_prices:row_rules": True,
         "raw_daily_prices:plausibility": False,
+        # Blocking only when nothing at all was served (it fails with ERROR then, with WARN otherwise).
+        "raw_daily_prices:served_symbols": True,
         "raw_corporate_actions:row_rules": True,
         "stock_universe:metadata_rules": True,
+        "stock_universe:sector_names": False,
     }
     assert specs(two) == specs(one) | {
         "raw_daily_prices:reconciliation": False,
@@ -173,6 +177,7 @@ def test_a_clean_window_passes_every_check(database_url: str, tmp_path: Path) ->
     assert {key: e.passed for key, e in evaluations(result).items()} == {
         "raw_daily_prices:row_rules": True,
         "raw_daily_prices:plausibility": True,
+        "raw_daily_prices:served_symbols": True,
         "raw_corporate_actions:row_rules": True,
     }
 
@@ -313,6 +318,7 @@ def test_a_check_run_on_its_own_checks_the_latest_materialized_window(
         assert set(checked) == {
             "raw_daily_prices:row_rules",
             "raw_daily_prices:plausibility",
+            "raw_daily_prices:served_symbols",
             "raw_corporate_actions:row_rules",
         }
         assert {e.metadata["window"].value for e in checked.values()} == {"2024-03-27..2024-03-27"}

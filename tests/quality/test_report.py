@@ -49,9 +49,10 @@ def test_the_report_prints_every_check_and_fails_on_errors(
     assert "quarantined 1 of 439 rows (0.228%, limit 1.00%): high_low_inconsistent 1" in out
     assert "WARN  raw_daily_prices.plausibility" in out and "gap: 1 row(s)" in out
     assert "PASS  raw_corporate_actions.row_rules" in out and "PASS  stock_universe.metadata_rules" in out
-    assert out.rstrip().endswith("4 checks, 0 failed")
+    assert "PASS  raw_daily_prices.served_symbols" in out and "PASS  stock_universe.sector_names" in out
+    assert out.rstrip().endswith("6 checks, 0 failed")
 
     monkeypatch.setenv("QUALITY_MAX_QUARANTINED_SHARE", "0")
     get_quality_settings.cache_clear()
     assert main(args) == 1
-    assert capsys.readouterr().out.rstrip().endswith("4 checks, 1 failed: raw_daily_prices.row_rules")
+    assert capsys.readouterr().out.rstrip().endswith("6 checks, 1 failed: raw_daily_prices.row_rules")
