@@ -28,9 +28,13 @@ import psutil
 # How long a stopping child gets to shut down cleanly; `dagster dev` itself waits up to 60 s per service,
 # but stops in a few seconds when idle.
 STOP_GRACE_SECONDS = 30.0
-# The signals that stop a command; SIGINT raises KeyboardInterrupt, the others `Stopped`.
+# The signals that stop a command (see `stop_signals_raise`).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _PR_SET_PDEATHSIG = 1
+
+# The children started and not stopped yet (by pid), and those already sent SIGTERM.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+_told_to_stop: set[int] = set()
 
 
 class Stopped(BaseException):
@@ -44,12 +48,17 @@ class Stopped(BaseException):
 
 @contextmanager
 def stop_signals_raise() -> Iterator[None]:
-    """Within: SIGTERM and SIGHUP raise `Stopped` (SIGINT raises KeyboardInterrupt as always)."""
+    """Within: SIGTERM and SIGHUP raise `Stopped`, SIGINT KeyboardInterrupt as always. Each first tells every
+    running child to stop, so that they stop side by side rather than one after the other."""
 
     def raise_stopped(signal_number: int, _frame: FrameType | None) -> None:
+        for child in list(_children.values()):
+            _tell_to_stop(child)
+        if signal_number == signal.SIGINT:
+            raise KeyboardInterrupt
         raise Stopped(signal_number)
 
-    previous = {number: signal.signal(number, raise_stopped) for number in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {number: signal.signal(number, raise_stopped) for number in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -61,9 +70,11 @@ def start(command: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> subpr
     """`command` as the leader of a new session (so a terminal's Ctrl-C reaches it once, through `stop`),
     told by Linux to stop should this process die first. Call from the main thread: Linux sends the signal
     when the thread that started the child ends."""
-    return subprocess.Popen(
+    child = subprocess.Popen(
         list(command), env=env, cwd=cwd, start_new_session=True, preexec_fn=_dying_with(os.getpid())
     )
+    _children[child.pid] = child
+    return child
 
 
 @contextmanager
@@ -95,14 +106,25 @@ def stop(child: subprocess.Popen[bytes], *, grace: float = STOP_GRACE_SECONDS) -
     after `grace` seconds, or at once when another stop signal arrives meanwhile. Leftovers of a child that
     already exited are swept the same way. Returns the child's exit status."""
     with _stop_signals_hurry() as hurried:
-        members = _group_and_descendants(child.pid)
-        _signal(child.pid, members, signal.SIGTERM)
+        members = _tell_to_stop(child)
         deadline = time.monotonic() + grace
         while _any_running(child, members) and time.monotonic() < deadline and not hurried:
             time.sleep(0.1)
         # The leader is not reaped before this, so its group id cannot have been reused.
         _signal(child.pid, members, signal.SIGKILL)
+        _children.pop(child.pid, None)
+        _told_to_stop.discard(child.pid)
         return child.wait()
+
+
+def _tell_to_stop(child: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """Send SIGTERM to `child`'s group and descendants, unless already sent (a second one would interrupt
+    their shutdown: `dagster dev` takes it as a second Ctrl-C); returns them."""
+    members = _group_and_descendants(child.pid)
+    if child.pid not in _told_to_stop:
+        _told_to_stop.add(child.pid)
+        _signal(child.pid, members, signal.SIGTERM)
+    return members
 
 
 def die_with(parent: int) -> None:
