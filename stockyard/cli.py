@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from stockyard import processes
 from stockyard.services import EmbeddedServices, ensure_services, port_open, resolve_endpoints
 from stockyard.settings import PROJECT_ROOT, get_settings
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from ml.config import MLSettings, TrackingConfig
 
 app = typer.Typer(
@@ -106,12 +107,17 @@ def materialize(
     Partitioned and unpartitioned assets cannot share a run, so the selection runs as a few stages in
     dependency order; each partitioned stage is one run over the whole window.
     """
+    with processes.stop_signals_raise():
+        _materialize(select, start=_parse_day(start, "--start"), end=_parse_day(end, "--end"))
+
+
+def _materialize(select: str, *, start: date | None, end: date | None) -> None:
     from orchestration.stages import plan_stages
 
     env = dagster_environment()
     os.environ.update(env)
     get_settings.cache_clear()
-    stages = plan_stages(select, start=_parse_day(start, "--start"), end=_parse_day(end, "--end"))
+    stages = plan_stages(select, start=start, end=end)
     if not stages:
         typer.echo(f"nothing matches the selection {select!r}", err=True)
         raise typer.Exit(2)
@@ -131,7 +137,7 @@ def materialize(
         ]
         if stage.partition_range:
             command += ["--partition-range", stage.partition_range]
-        if subprocess.run(command, env=env, cwd=PROJECT_ROOT, check=False).returncode != 0:
+        if processes.run(command, env=env, cwd=PROJECT_ROOT) != 0:
             typer.echo(f"stage {number} failed; see the run in the Dagster UI (`stockyard ui`)", err=True)
             raise typer.Exit(1)
 
@@ -141,26 +147,41 @@ def run(
     ui: Annotated[
         bool, typer.Option(help="Keep the API and the Dagster and MLflow UIs up after materializing.")
     ] = True,
+    build: Annotated[
+        bool,
+        typer.Option(
+            "--materialize/--no-materialize",
+            help="Materialize every asset first; --no-materialize serves what an earlier run built.",
+        ),
+    ] = True,
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
 ) -> None:
     """The main job: start the services, materialize every asset, then serve the API, the Dagster UI and the
-    MLflow UI until Ctrl-C. When a stage fails, they still come up, the Dagster UI to show why."""
-    services_up()
-    try:
-        materialize(select="*", start=None, end=None)
-    except typer.Exit:
-        if not ui:
-            raise
-        typer.echo("materializing failed: the Dagster UI shows which run and why", err=True)
-    if ui:
-        env = dagster_environment()
-        with _mlflow_ui_beside(env), api_beside(env):
-            serve_ui(port=port)
+    MLflow UI until Ctrl-C or SIGTERM, which stop them all. When a stage fails, they still come up, the
+    Dagster UI to show why."""
+    with processes.stop_signals_raise():
+        services_up()
+        try:
+            if build:
+                materialize(select="*", start=None, end=None)
+        except typer.Exit:
+            if not ui:
+                raise
+            typer.echo("materializing failed: the Dagster UI shows which run and why", err=True)
+        if ui:
+            env = dagster_environment()
+            with _mlflow_ui_beside(env), api_beside(env):
+                serve_ui(port=port)
 
 
 @app.command("ui")
 def serve_ui(port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000) -> None:
     """Open the Dagster UI (webserver and daemon) on the project's instance."""
+    with processes.stop_signals_raise():
+        _serve_ui(port)
+
+
+def _serve_ui(port: int) -> None:
     env = dagster_environment()
     typer.echo(f"Dagster UI on http://127.0.0.1:{port}")
     command = [
@@ -175,7 +196,7 @@ def serve_ui(port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] 
         "-p",
         str(port),
     ]
-    raise typer.Exit(subprocess.run(command, env=env, cwd=PROJECT_ROOT, check=False).returncode)
+    raise typer.Exit(processes.run(command, env=env, cwd=PROJECT_ROOT))
 
 
 @app.command("mlflow")
@@ -186,6 +207,11 @@ def serve_mlflow(
 ) -> None:
     """Open the MLflow UI on the project's tracking store: the runs, metrics and artifacts of every training,
     and the registered models with their champion and challenger."""
+    with processes.stop_signals_raise():
+        _serve_mlflow(port)
+
+
+def _serve_mlflow(port: int | None) -> None:
     from ml.config import MLSettings, TrackingConfig
 
     env = dagster_environment()
@@ -195,8 +221,7 @@ def serve_mlflow(
         typer.echo(f"MLflow tracking server {tracking.tracking_uri} serves its own UI: open it")
         raise typer.Exit(0)
     typer.echo(f"MLflow UI on {tracking.ui_url}")
-    command = _mlflow_ui_command(tracking, ml)
-    raise typer.Exit(subprocess.run(command, env=env, cwd=PROJECT_ROOT, check=False).returncode)
+    raise typer.Exit(processes.run(_mlflow_ui_command(tracking, ml), env=env, cwd=PROJECT_ROOT))
 
 
 def _mlflow_ui_command(tracking: TrackingConfig, ml: MLSettings) -> list[str]:
@@ -218,7 +243,7 @@ def _mlflow_ui_beside(env: dict[str, str]) -> Iterator[None]:
         typer.echo(f"MLflow UI on {tracking.ui_url}")
         yield
         return
-    with _in_background(_mlflow_ui_command(tracking, ml), env):
+    with processes.running(_mlflow_ui_command(tracking, ml), env=env, cwd=PROJECT_ROOT):
         typer.echo(f"MLflow UI on {tracking.ui_url}")
         yield
 
@@ -234,22 +259,9 @@ def api_beside(env: dict[str, str]) -> Iterator[None]:
         typer.echo(f"API on {docs} (already running)")
         yield
         return
-    with _in_background([sys.executable, "-m", "stockyard.cli", "serve"], env):
+    with processes.running([sys.executable, "-m", "stockyard.cli", "serve"], env=env, cwd=PROJECT_ROOT):
         typer.echo(f"API on {docs}")
         yield
-
-
-@contextmanager
-def _in_background(command: list[str], env: dict[str, str]) -> Iterator[None]:
-    """`command` running for the duration, in a session of its own: servers run their workers as children,
-    and all must stop together."""
-    server = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, start_new_session=True)
-    try:
-        yield
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 @app.command()
@@ -284,7 +296,7 @@ def serve(
             # Each worker writes its metrics here; /metrics sums them (prometheus-client multiprocess mode).
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         uvicorn.run(
-            "serving.app:create_app",
+            "stockyard.cli:create_worker_app" if workers > 1 else "serving.app:create_app",
             factory=True,
             host=host or settings.host,
             port=port or settings.port,
@@ -296,6 +308,19 @@ def serve(
         )
 
 
+def create_worker_app() -> FastAPI:
+    """The API in one of `serve --workers N`'s worker processes, which ends with the server should it die
+    without stopping them."""
+    import multiprocessing
+
+    from serving.app import create_app
+
+    server = multiprocessing.parent_process()
+    if server is not None and server.pid is not None:
+        processes.die_with(server.pid)
+    return create_app()
+
+
 def _parse_day(value: str | None, option: str) -> date | None:
     if value is None:
         return None
@@ -305,5 +330,14 @@ def _parse_day(value: str | None, option: str) -> date | None:
         raise typer.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form", param_hint=option) from None
 
 
+def main() -> None:
+    """The `stockyard` command. SIGTERM or SIGHUP stops a command that runs servers as Ctrl-C does, them
+    included, and it exits with 128 + the signal's number."""
+    try:
+        app()
+    except processes.Stopped as stopped:
+        sys.exit(128 + stopped.signal_number)
+
+
 if __name__ == "__main__":
-    app()
+    main()
