@@ -15,12 +15,12 @@ from urllib.parse import quote
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 
 from serving.cache import MemoryTierMiddleware, ResponseCache
+from serving.compression import GzipMiddleware
 from serving.database import create_engine
 from serving.deps import Services
 from serving.metrics import exposition
@@ -75,7 +75,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prefix=settings.cache_prefix,
         ttl_seconds=settings.cache_ttl_seconds,
         memory_ttl_seconds=settings.memory_cache_ttl_seconds,
-        memory_size=settings.memory_cache_size,
+        memory_max_bytes=settings.memory_cache_max_bytes,
         redis_timeout_seconds=settings.redis_timeout_seconds,
         redis_retry_seconds=settings.redis_retry_seconds,
         lock_seconds=settings.cache_lock_seconds,
@@ -127,6 +127,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # The API exports Prometheus metrics; without this FastAPI looks for OpenTelemetry on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     for router in (health.router, sectors.router, models.router):
@@ -146,8 +148,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(OSError, _database_error)
     # Added innermost first: the request context wraps everything, so it times and logs compression too.
+    app.add_middleware(GzipMiddleware)
+    # Outside compression: what it answers is compressed already.
     app.add_middleware(MemoryTierMiddleware)
-    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
