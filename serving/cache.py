@@ -42,6 +42,9 @@ from stockyard.api_cache import generation_key
 
 logger = logging.getLogger("serving.cache")
 
+# Part of every Redis key, changed with what the values hold, so that workers of two releases sharing a Redis
+# (during a rolling deploy) never read each other's values: 2 = gzip-compressed when large enough.
+_VALUE_FORMAT = "2"
 _GZIP_MAGIC = b"\x1f\x8b"  # how Redis values that are compressed start (JSON never does)
 _THREAD_MINIMUM_BYTES = 128 * 1024
 # What an entry costs the memory tier beyond its key and bytes (the objects around them), for its byte cap.
@@ -214,7 +217,7 @@ class ResponseCache:
     def key(self, namespace: str, route: str, params: str) -> str:
         """The key of a route's answer: `params` must be made of the validated parameters only."""
         digest = hashlib.blake2b(params.encode(), digest_size=12).hexdigest()
-        return f"{self.prefix}:r:{namespace}:{route}:{digest}"
+        return f"{self.prefix}:r:{_VALUE_FORMAT}:{namespace}:{route}:{digest}"
 
     async def fetch(self, key: str, load: Callable[[], Awaitable[bytes]]) -> Answer:
         """The answer under `key` from memory, from Redis, or made by `load` (then cached), and where it came
