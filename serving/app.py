@@ -13,10 +13,10 @@ from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.routing import APIRoute
 
 from serving.cache import MemoryTierMiddleware, ResponseCache
+from serving.compression import GzipMiddleware
 from serving.database import create_engine
 from serving.deps import Services
 from serving.docs import add_docs
@@ -73,7 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prefix=settings.cache_prefix,
         ttl_seconds=settings.cache_ttl_seconds,
         memory_ttl_seconds=settings.memory_cache_ttl_seconds,
-        memory_size=settings.memory_cache_size,
+        memory_max_bytes=settings.memory_cache_max_bytes,
         redis_timeout_seconds=settings.redis_timeout_seconds,
         redis_retry_seconds=settings.redis_retry_seconds,
         lock_seconds=settings.cache_lock_seconds,
@@ -114,6 +114,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         generate_unique_id_function=_operation_id,
         docs_url=None,
         redoc_url=None,
+        # The API exports Prometheus metrics; without this FastAPI looks for OpenTelemetry on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     for router in (health.router, sectors.router, models.router):
@@ -132,8 +134,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     add_docs(app)
     install_error_handlers(app)
     # Added innermost first: the request context wraps everything, so it times and logs compression too.
+    app.add_middleware(GzipMiddleware)
+    # Outside compression: what it answers is compressed already.
     app.add_middleware(MemoryTierMiddleware)
-    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -16,7 +16,8 @@ from fastapi import Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from serving.cache import ResponseCache, Uncacheable
+from serving.cache import ALIAS_SLOT, EncodedResponse, ResponseCache, Uncacheable
+from serving.compression import accepts_gzip
 from serving.settings import ApiSettings
 from serving.state import DataState, StateHolder
 
@@ -36,11 +37,14 @@ class Services:
 
 
 class Api:
-    def __init__(self, services: Services, state: DataState, as_of: date, response: Response) -> None:
+    def __init__(
+        self, services: Services, state: DataState, as_of: date, request: Request, response: Response
+    ) -> None:
         self.services = services
         self.engine = services.engine
         self.state = state
         self.as_of = as_of
+        self._request = request
         self._response = response
 
     def known_symbol(self, symbol: str) -> str:
@@ -77,11 +81,13 @@ class Api:
         *,
         cacheable: Callable[[ModelT], bool] = lambda _: True,
     ) -> Response:
-        """The answer from the response cache, or from `load` (then cached), as JSON bytes.
+        """The answer from the response cache, or from `load` (then cached), as JSON bytes, gzip-compressed
+        when the client accepts it.
 
-        Headers set on the injected `Response` (the legacy paths' deprecation) are kept; `X-Cache` says where
-        the answer came from: hit-redis, miss, or fallback when Redis is unavailable (hit-memory comes from
-        serving.cache.MemoryTierMiddleware, in front of the routes).
+        `params` names the answer among the route's: it must be built from the validated parameters only,
+        never from the URL, so that what a route does not read cannot make new cache entries. Headers set on
+        the injected `Response` (the legacy paths' deprecation) are kept; `X-Cache` says where the answer
+        came from (serving.cache.Outcome).
         """
 
         async def load_bytes() -> bytes:
@@ -92,13 +98,16 @@ class Api:
             return content
 
         cache: ResponseCache = self.services.cache
-        answer = await cache.fetch(cache.key(self.state.cache_namespace, route, params), load_bytes)
-        response = Response(content=answer.content, media_type="application/json")
-        response.headers.update(self._response.headers)
-        response.headers["X-Cache"] = answer.outcome
-        if not answer.cacheable:
-            response.headers["Cache-Control"] = "no-store"
-        return response
+        key = cache.key(self.state.cache_namespace, route, params)
+        answer = await cache.fetch(key, load_bytes)
+        headers = [*self._response.raw_headers, (b"x-cache", answer.outcome.encode())]
+        if answer.cacheable:
+            slot = self._request.scope.get(ALIAS_SLOT)
+            if slot is not None:
+                slot.key, slot.headers = key, tuple(self._response.raw_headers)
+        else:
+            headers.append((b"cache-control", b"no-store"))
+        return EncodedResponse(answer.body, gzip=accepts_gzip(self._request.scope), headers=headers)
 
 
 # A coroutine: FastAPI would run a plain function in its thread pool, a cost on every request.
@@ -107,7 +116,7 @@ async def api(request: Request, response: Response) -> Api:
     state = services.state.current
     if state is None or state.as_of is None:
         raise HTTPException(503, "the warehouse cannot be reached or holds no prices yet")
-    return Api(services, state, state.as_of, response)
+    return Api(services, state, state.as_of, request, response)
 
 
 ApiDep = Annotated[Api, Depends(api)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ByteSize, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stockyard.api_cache import API_CACHE_PREFIX
@@ -27,6 +27,8 @@ class ApiSettings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     # Seconds uvicorn waits for requests in flight on SIGTERM before closing their connections.
     graceful_shutdown_seconds: int = Field(default=10, ge=0)
+    # A request whose line and headers are longer is refused with 431 (serving.protocol).
+    max_request_head_bytes: ByteSize = Field(default=ByteSize(32 * 1024), ge=1024)
     # Origins whose browser pages may call the API (comma-separated); none by default.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "info"
@@ -42,7 +44,8 @@ class ApiSettings(BaseSettings):
     cache_ttl_seconds: int = Field(default=3600, ge=1)
     # The per-worker in-memory tier in front of Redis; short, as another worker's purge cannot reach it.
     memory_cache_ttl_seconds: int = Field(default=30, ge=1)
-    memory_cache_size: int = Field(default=2000, ge=1)
+    # What that tier may hold in all, in bytes or with a unit ("64MiB"); least recently used answers go first.
+    memory_cache_max_bytes: ByteSize = Field(default=ByteSize(64 * 1024**2), ge=1)
     redis_timeout_seconds: float = Field(default=0.25, gt=0)
     # After a Redis error the API answers from PostgreSQL alone for this long before trying Redis again.
     redis_retry_seconds: float = Field(default=5.0, ge=0)

@@ -302,6 +302,8 @@ def serve(
             port=port or settings.port,
             workers=workers,
             log_config=log_config(settings.log_level),
+            # httptools with a ceiling on request heads, named so that each worker process imports it.
+            http="serving.protocol:BoundedHeadHttpToolsProtocol",
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=settings.graceful_shutdown_seconds,

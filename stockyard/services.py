@@ -32,6 +32,12 @@ MLFLOW_DATABASE_SUFFIX = "_mlflow"
 EMBEDDED_DATABASE = "stockyard"
 # PostgreSQL refuses to run as root; the embedded server then runs as this system user.
 EMBEDDED_PG_SYSTEM_USER = "stockyard-pg"
+# Redis holds the API's cache, so it has a ceiling (docker-compose.yml's Redis has the same two values).
+# volatile-lru, not allkeys-lru: every cached answer has a TTL and may be evicted, but the purge generation
+# (stockyard.api_cache.generation_key) has none and must stay: evicted, it would fall back to 0 and make
+# answers cached before a purge reachable again.
+REDIS_MAXMEMORY = "256mb"
+REDIS_EVICTION_POLICY = "volatile-lru"
 
 
 class ServiceError(RuntimeError):
@@ -242,6 +248,10 @@ class EmbeddedServices:
                 str(self.redis_data),
                 "--appendonly",
                 "yes",
+                "--maxmemory",
+                REDIS_MAXMEMORY,
+                "--maxmemory-policy",
+                REDIS_EVICTION_POLICY,
                 "--daemonize",
                 "yes",
                 "--pidfile",

@@ -2,41 +2,37 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.observability import json_formatter
 from tests.serving.conftest import Warehouse
 
 V1 = "/api/v1"
 
 
 @pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    """What the access log writes, through the JSON formatter `stockyard serve` configures."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(json_formatter())
+def access_log(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The access log's JSON lines on standard output, with the access logger at info as `stockyard serve`
+    sets it."""
     access = logging.getLogger("serving.access")
-    access.addHandler(handler)
     level = access.level
     access.setLevel(logging.INFO)
+    capsys.readouterr()
     try:
-        yield stream
+        yield lambda: [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     finally:
-        access.removeHandler(handler)
         access.setLevel(level)
 
 
 def test_request_id_is_echoed_or_made_and_in_the_json_log(
-    client: TestClient, api_warehouse: Warehouse, json_log: io.StringIO
+    client: TestClient, api_warehouse: Warehouse, access_log: Callable[[], list[dict[str, Any]]]
 ) -> None:
     given = client.get(f"{V1}/stocks/{api_warehouse.symbols[0]}", headers={"X-Request-ID": "abc-123"})
     made = client.get(f"{V1}/health/live")
@@ -44,7 +40,7 @@ def test_request_id_is_echoed_or_made_and_in_the_json_log(
     assert given.headers["X-Request-ID"] == "abc-123"
     assert len(made.headers["X-Request-ID"]) == 32
     assert insane.headers["X-Request-ID"] != "<script>"
-    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    lines = access_log()
     first = lines[0]
     assert first["request_id"] == "abc-123" and first["status"] == 200
     assert first["route"] == f"{V1}/stocks/{{symbol}}" and first["duration_ms"] > 0

@@ -23,6 +23,16 @@ def free_port() -> int:
         return port
 
 
+def refused_head(port: int, *, header_bytes: int) -> bytes:
+    """What the server answers a GET with one header of `header_bytes` (over the 32 KiB ceiling)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(b"GET /api/v1/health/live HTTP/1.1\r\nHost: api\r\nX-Big: " + b"a" * header_bytes)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+        return answer
+
+
 def test_serve_answers_logs_json_and_stops_gracefully(api_warehouse: Warehouse, redis_url: str) -> None:
     port = free_port()
     env = {
@@ -57,6 +67,8 @@ def test_serve_answers_logs_json_and_stops_gracefully(api_warehouse: Warehouse, 
         head = httpx.head(f"{base}/api/v1/stocks/{symbol}", headers={"X-Request-ID": "serve-head"})
         assert head.status_code == 200 and head.content == b""
         assert head.headers["Content-Length"] == stock.headers["Content-Length"]
+        assert refused_head(port, header_bytes=64 * 1024).startswith(b"HTTP/1.1 431 ")
+        assert httpx.get(f"{base}/api/v1/health/live").status_code == 200
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)

@@ -7,9 +7,17 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+import yaml
 
-from stockyard.services import EmbeddedServices, Endpoints, resolve_endpoints, sibling_database_url
-from stockyard.settings import Settings
+from stockyard.services import (
+    REDIS_EVICTION_POLICY,
+    REDIS_MAXMEMORY,
+    EmbeddedServices,
+    Endpoints,
+    resolve_endpoints,
+    sibling_database_url,
+)
+from stockyard.settings import PROJECT_ROOT, Settings
 
 
 @pytest.fixture
@@ -25,7 +33,10 @@ def test_embedded_services_keep_data_across_restart(services: EmbeddedServices) 
     with psycopg.connect(endpoints.database_url) as conn:
         conn.execute("create table kept (value text)")
         conn.execute("insert into kept values ('survives')")
-    redis.Redis.from_url(endpoints.redis_url).set("kept", "survives")
+    cache = redis.Redis.from_url(endpoints.redis_url, decode_responses=True)
+    cache.set("kept", "survives")
+    limits = cache.config_get("maxmemory*")
+    assert (limits["maxmemory"], limits["maxmemory-policy"]) == (str(256 * 1024**2), REDIS_EVICTION_POLICY)
     for url in (endpoints.dagster_database_url, endpoints.mlflow_database_url):
         with psycopg.connect(url) as conn:
             assert conn.execute("select 1").fetchone() == (1,)
@@ -62,3 +73,10 @@ def test_sibling_database_url_keeps_the_query() -> None:
     assert sibling_database_url("postgresql://u:p@h:1/wh?sslmode=require", "_dagster") == (
         "postgresql://u:p@h:1/wh_dagster?sslmode=require"
     )
+
+
+def test_the_compose_redis_has_the_embedded_ones_ceiling() -> None:
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    command: list[str] = compose["services"]["redis"]["command"]
+    assert command[command.index("--maxmemory") + 1] == REDIS_MAXMEMORY
+    assert command[command.index("--maxmemory-policy") + 1] == REDIS_EVICTION_POLICY
