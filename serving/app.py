@@ -19,9 +19,10 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from serving.cache import MemoryTierMiddleware, ResponseCache
-from serving.database import create_engine
+from serving.database import WarehouseTimeout, create_engine, settle_abandoned
 from serving.deps import Services
 from serving.metrics import exposition
 from serving.observability import REQUEST_ID_HEADER, RequestContextMiddleware
@@ -69,6 +70,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         statement_timeout_ms=settings.db_statement_timeout_ms,
+        connect_timeout_seconds=settings.db_connect_timeout_seconds,
+        pool_timeout_seconds=settings.db_pool_timeout_seconds,
     )
     cache = ResponseCache(
         redis_url=settings.redis_url,
@@ -84,7 +87,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async def current_state() -> DataState:
         return await load_state(engine, generation=await cache.generation())
 
-    state = StateHolder(current_state, interval=settings.state_refresh_seconds)
+    state = StateHolder(
+        current_state, interval=settings.state_refresh_seconds, deadline=settings.request_deadline_seconds
+    )
     await state.start()
     app.state.services = Services(settings=settings, engine=engine, cache=cache, state=state)
     try:
@@ -92,6 +97,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         # uvicorn has stopped accepting and drained the requests in flight by now.
         await state.stop()
+        await settle_abandoned(settings.graceful_shutdown_seconds)
         await cache.close()
         await engine.dispose()
 
@@ -107,6 +113,17 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 async def _database_error(request: Request, error: Exception) -> JSONResponse:
     logger.error("database error on %s", request.url.path, exc_info=error)
     return JSONResponse({"detail": "the warehouse is unavailable; try again shortly"}, status_code=503)
+
+
+async def _warehouse_busy(request: Request, error: Exception) -> JSONResponse:
+    # The pool had no free connection in time, or the warehouse did not answer by a deadline.
+    logger.warning("warehouse busy on %s: %s", request.url.path, error)
+    retry_after = request.app.state.settings.retry_after_seconds
+    return JSONResponse(
+        {"detail": "the warehouse is busy or not answering; try again shortly"},
+        status_code=503,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 async def _metrics() -> Response:
@@ -145,6 +162,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(OSError, _database_error)
+    for busy in (PoolTimeout, WarehouseTimeout):
+        app.add_exception_handler(busy, _warehouse_busy)
     # Added innermost first: the request context wraps everything, so it times and logs compression too.
     app.add_middleware(MemoryTierMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)

@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from serving.cache import ResponseCache, Uncacheable
+from serving.database import within
+from serving.schemas import ErrorDetail
 from serving.settings import ApiSettings
 from serving.state import DataState, StateHolder
 
@@ -25,6 +27,11 @@ SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,14}$"
 SymbolPath = Annotated[
     str, Path(pattern=SYMBOL_PATTERN, description="Ticker symbol (any case).", examples=["ALD"])
 ]
+
+# The answer of the routes that serve what a model made, before any model has been promoted.
+NO_MODEL_YET: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorDetail, "description": "No model has been promoted yet."}
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,13 @@ class Api:
             raise HTTPException(422, f"unknown sector '{sector}'; known: {known}")
         return sector
 
+    def promoted_model(self) -> None:
+        """503 before any model has been promoted: what a model makes is not there yet."""
+        if not self.state.champions:
+            raise HTTPException(
+                503, "no model has been promoted yet: the products have not been materialized"
+            )
+
     def date_range(self, start: date | None, end: date | None, *, default_days: int) -> tuple[date, date]:
         """[start, end] with the defaults: end = the data date, start = `default_days` before end."""
         end = end or self.as_of
@@ -85,13 +99,14 @@ class Api:
     ) -> Response:
         """The answer from the response cache, or from `load` (then cached), as JSON bytes.
 
-        Headers set on the injected `Response` (the legacy paths' deprecation) are kept; `X-Cache` says where
-        the answer came from: hit-redis, miss, or fallback when Redis is unavailable (hit-memory comes from
+        `load` has `request_deadline_seconds` to answer (serving.database.within). Headers set on the injected
+        `Response` (the legacy paths' deprecation) are kept; `X-Cache` says where the answer came from:
+        hit-redis, miss, or fallback when Redis is unavailable (hit-memory comes from
         serving.cache.MemoryTierMiddleware, in front of the routes).
         """
 
         async def load_bytes() -> bytes:
-            model = await load()
+            model = await within(self.services.settings.request_deadline_seconds, load(), what=route)
             content = model.model_dump_json().encode()
             if not cacheable(model):
                 raise Uncacheable(content)

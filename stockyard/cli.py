@@ -273,11 +273,19 @@ def serve(
 
     from serving.observability import log_config
     from serving.settings import get_api_settings
+    from stockyard.api_role import ensure_api_role
 
     # The workers read the same services from the environment.
     os.environ.update(ensure_services(get_settings()).environment())
     get_settings.cache_clear()
     settings = get_api_settings()
+    if settings.role_owner_url is not None:
+        ensure_api_role(
+            settings.role_owner_url,
+            role=settings.db_role,
+            password=settings.db_password.get_secret_value(),
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
     workers = workers or settings.workers
     with tempfile.TemporaryDirectory(prefix="stockyard-api-metrics-") as metrics_dir:
         if workers > 1:

@@ -7,14 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from serving.deps import Api, ApiDep, SymbolPath
+from serving.deps import NO_MODEL_YET, Api, ApiDep, SymbolPath
 from serving.repositories import recommendations as repository
 from serving.schemas import Action, ErrorDetail, RecommendationHistory, RecommendationList
 
 router = APIRouter(prefix="/recommendations", tags=["recommendations"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorDetail, "description": "No recommendations for that date or symbol."}
+    404: {"model": ErrorDetail, "description": "No recommendations for that date or symbol."},
+    **NO_MODEL_YET,
 }
 SectorQuery = Annotated[str | None, Query(description="Only this GICS sector.", examples=["Energy"])]
 ActionQuery = Annotated[Action | None, Query(description="Only this action.")]
@@ -29,6 +30,7 @@ async def _ranked_list(
     limit: int,
     api: Api,
 ) -> Response:
+    api.promoted_model()
     api.known_sector(sector)
     latest = api.state.recommendations_date
     if latest is None or day > latest:
@@ -64,6 +66,7 @@ async def latest_recommendations(
     action: ActionQuery = None,
     limit: LimitQuery = 20,
 ) -> Response:
+    api.promoted_model()
     if api.state.recommendations_date is None:
         raise HTTPException(404, "no recommendations yet: the products have not been materialized")
     return await _ranked_list(
@@ -84,6 +87,7 @@ async def symbol_recommendation_history(
     end: Annotated[date | None, Query(description="Last date.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="The newest N.")] = 100,
 ) -> Response:
+    api.promoted_model()
     symbol = api.known_symbol(symbol)
     if start is not None and end is not None and start > end:
         raise HTTPException(422, f"start ({start}) is after end ({end})")
