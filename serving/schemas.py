@@ -429,8 +429,8 @@ class Analysis(ModelProvenance):
     forecast: Forecast | None
     backtest: BacktestContext | None
     missing: list[MissingPart] = Field(
-        description="Parts that failed or timed out; the others are complete. A part that is null and not "
-        "listed here has no data yet."
+        description="Parts that failed or timed out, or that no model made yet; the others are complete. A "
+        "part that is null and not listed here has no data yet."
     )
 
 

@@ -264,6 +264,9 @@ def serve(
 ) -> None:
     """Serve the API (uvicorn) on the warehouse: /api/v1, its docs at /docs, Prometheus metrics at /metrics.
 
+    The API connects as a read-only role, set up here first (stockyard.api_role) unless
+    STOCKYARD_API_DATABASE_URL names the database and user to use.
+
     SIGTERM or Ctrl-C stops it gracefully: requests in flight finish, then the pools close.
     """
     # Imported here: the `serve` extra is only needed by this command.

@@ -9,11 +9,15 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import httpx
+import psycopg
+import pytest
 
+from stockyard.api_role import API_ROLE
 from tests.conftest import wait_until_ready
-from tests.serving.conftest import SESSION_CACHE_PREFIX, Warehouse
+from tests.serving.conftest import SESSION_CACHE_PREFIX, BuiltMarts, copy_of
 
 
 def free_port() -> int:
@@ -23,11 +27,20 @@ def free_port() -> int:
         return port
 
 
-def test_serve_answers_logs_json_and_stops_gracefully(api_warehouse: Warehouse, redis_url: str) -> None:
+@pytest.fixture
+def ungranted_warehouse(built_marts: BuiltMarts) -> Iterator[str]:
+    """The marts, on which nobody granted the API's role anything."""
+    with copy_of(built_marts.url) as url:
+        yield url
+
+
+def test_serve_answers_logs_json_and_stops_gracefully(
+    ungranted_warehouse: str, built_marts: BuiltMarts, redis_url: str
+) -> None:
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": api_warehouse.url,
+        "DATABASE_URL": ungranted_warehouse,
         "REDIS_URL": redis_url,
         "STOCKYARD_API_CACHE_PREFIX": f"{SESSION_CACHE_PREFIX}:serve",
     }
@@ -41,7 +54,7 @@ def test_serve_answers_logs_json_and_stops_gracefully(api_warehouse: Warehouse, 
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(f"{base}/api/v1/health/ready", server)
-        symbol = api_warehouse.symbols[0]
+        symbol = built_marts.symbols[0]
         for _ in range(4):
             stock = httpx.get(f"{base}/api/v1/stocks/{symbol}", headers={"X-Request-ID": "serve-test"})
             assert stock.status_code == 200 and stock.json()["stock"]["symbol"] == symbol
@@ -53,6 +66,13 @@ def test_serve_answers_logs_json_and_stops_gracefully(api_warehouse: Warehouse, 
         ]
         # Summed over both workers, whichever answered.
         assert sum(served) == 4
+        with psycopg.connect(ungranted_warehouse) as conn:
+            users = conn.execute(
+                "select distinct usename from pg_stat_activity"
+                " where application_name = 'stockyard-api' and datname = current_database()"
+            ).fetchall()
+        # As the read-only role `stockyard serve` set up, not as the owner DATABASE_URL names.
+        assert users == [(API_ROLE,)]
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
