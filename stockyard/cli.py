@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import psycopg
 import typer
 
 from stockyard.services import EmbeddedServices, ensure_services, port_open, resolve_endpoints
@@ -283,12 +284,21 @@ def serve(
     get_settings.cache_clear()
     settings = get_api_settings()
     if settings.role_owner_url is not None:
-        ensure_api_role(
-            settings.role_owner_url,
-            role=settings.db_role,
-            password=settings.db_password.get_secret_value(),
-            statement_timeout_ms=settings.db_statement_timeout_ms,
-        )
+        try:
+            ensure_api_role(
+                settings.role_owner_url,
+                role=settings.db_role,
+                password=settings.db_password.get_secret_value(),
+                statement_timeout_ms=settings.db_statement_timeout_ms,
+            )
+        except psycopg.Error as error:
+            typer.echo(
+                f"could not set up the API's read-only role {settings.db_role!r} as the user of DATABASE_URL "
+                f"(it needs to create roles and own the warehouse's schemas): {error}\n"
+                "Set STOCKYARD_API_DATABASE_URL to connect the API as an existing user instead.",
+                err=True,
+            )
+            raise typer.Exit(1) from None
     workers = workers or settings.workers
     with tempfile.TemporaryDirectory(prefix="stockyard-api-metrics-") as metrics_dir:
         if workers > 1:

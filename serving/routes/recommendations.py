@@ -30,7 +30,6 @@ async def _ranked_list(
     limit: int,
     api: Api,
 ) -> Response:
-    api.promoted_model()
     api.known_sector(sector)
     latest = api.state.recommendations_date
     if latest is None or day > latest:
@@ -116,4 +115,5 @@ async def recommendations_on(
     action: ActionQuery = None,
     limit: LimitQuery = 20,
 ) -> Response:
+    api.promoted_model()
     return await _ranked_list(day=day, sector=sector, action=action, limit=limit, api=api)

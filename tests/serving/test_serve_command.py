@@ -9,12 +9,15 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 
+import tests.conftest as shared
 from stockyard.api_role import API_ROLE
 from tests.conftest import wait_until_ready
 from tests.serving.conftest import SESSION_CACHE_PREFIX, BuiltMarts, copy_of
@@ -87,3 +90,31 @@ def test_serve_answers_logs_json_and_stops_gracefully(
     assert any(
         "Shutting down" in entry["event"] or "Finished server process" in entry["event"] for entry in logs
     )
+
+
+def test_serve_says_when_it_cannot_set_up_the_api_role(redis_url: str) -> None:
+    # DATABASE_URL as a user who may create databases but not roles.
+    user = f"stockyard_test_owner_{uuid.uuid4().hex[:8]}"
+    server_url = shared.test_servers()[0]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create role {} login createdb").format(sql.Identifier(user)))
+    try:
+        with shared.throwaway_database() as url:
+            env = {
+                **os.environ,
+                "DATABASE_URL": url.replace("//postgres@", f"//{user}@"),
+                "REDIS_URL": redis_url,
+            }
+            result = subprocess.run(
+                [sys.executable, "-m", "stockyard.cli", "serve", "--port", str(free_port())],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop role {}").format(sql.Identifier(user)))
+    assert result.returncode == 1, result.stderr
+    assert "could not set up the API's read-only role 'stockyard_api'" in result.stderr
+    assert "STOCKYARD_API_DATABASE_URL" in result.stderr
