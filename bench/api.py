@@ -184,6 +184,18 @@ def free_port() -> int:
         return port
 
 
+def bench_engine(database_url: str) -> AsyncEngine:
+    """Two connections, and time enough for any statement of the comparison."""
+    return create_engine(
+        database_url,
+        pool_size=2,
+        max_overflow=0,
+        statement_timeout_ms=600_000,
+        connect_timeout_seconds=10,
+        pool_timeout_seconds=60.0,
+    )
+
+
 def through_proxy(database_url: str, port: int) -> str:
     head, _, database = database_url.rpartition("/")
     credentials = head.split("://", 1)[1].split("@", 1)[0]
@@ -195,7 +207,7 @@ async def part_a(database_url: str) -> None:
         symbols = [
             row[0] for row in conn.execute("select symbol from marts.fct_latest_prices order by symbol")
         ]
-    engine = create_engine(database_url, pool_size=2, max_overflow=0, statement_timeout_ms=600_000)
+    engine = bench_engine(database_url)
     await n_plus_one(engine, symbols, "loopback")
     await engine.dispose()
     info = psycopg.conninfo.conninfo_to_dict(database_url)
@@ -215,9 +227,7 @@ async def part_a(database_url: str) -> None:
     )
     try:
         assert proxy.stdout is not None and proxy.stdout.readline().strip() == "ready"
-        engine = create_engine(
-            through_proxy(database_url, port), pool_size=2, max_overflow=0, statement_timeout_ms=600_000
-        )
+        engine = bench_engine(through_proxy(database_url, port))
         await n_plus_one(engine, symbols, f"through a {PROXY_DELAY_MS} ms-each-way delay proxy")
         await engine.dispose()
     finally:

@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 
 from serving.cache import MemoryTierMiddleware, ResponseCache
 from serving.compression import GzipMiddleware
-from serving.database import create_engine
+from serving.database import create_engine, settle_abandoned
 from serving.deps import Services
 from serving.docs import add_docs
 from serving.errors import UnexpectedErrorMiddleware, install_error_handlers
@@ -67,6 +67,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         statement_timeout_ms=settings.db_statement_timeout_ms,
+        connect_timeout_seconds=settings.db_connect_timeout_seconds,
+        pool_timeout_seconds=settings.db_pool_timeout_seconds,
     )
     cache = ResponseCache(
         redis_url=settings.redis_url,
@@ -82,7 +84,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async def current_state() -> DataState:
         return await load_state(engine, generation=await cache.generation())
 
-    state = StateHolder(current_state, interval=settings.state_refresh_seconds)
+    state = StateHolder(
+        current_state, interval=settings.state_refresh_seconds, deadline=settings.request_deadline_seconds
+    )
     await state.start()
     app.state.services = Services(settings=settings, engine=engine, cache=cache, state=state)
     try:
@@ -90,6 +94,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         # uvicorn has stopped accepting and drained the requests in flight by now.
         await state.stop()
+        await settle_abandoned(settings.graceful_shutdown_seconds)
         await cache.close()
         await engine.dispose()
 

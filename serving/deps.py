@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel
@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from serving.cache import ALIAS_SLOT, EncodedResponse, ResponseCache, Uncacheable
 from serving.compression import accepts_gzip
+from serving.database import within
+from serving.schemas import ErrorDetail
 from serving.settings import ApiSettings
 from serving.state import DataState, StateHolder
 
@@ -26,6 +28,11 @@ SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,14}$"
 SymbolPath = Annotated[
     str, Path(pattern=SYMBOL_PATTERN, description="Ticker symbol (any case).", examples=["ALD"])
 ]
+
+# The answer of the routes that serve what a model made, before any model has been promoted.
+NO_MODEL_YET: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorDetail, "description": "No model has been promoted yet."}
+}
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,13 @@ class Api:
             raise HTTPException(404, f"unknown symbol{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
         return symbols
 
+    def promoted_model(self) -> None:
+        """503 before any model has been promoted: what a model makes is not there yet."""
+        if not self.state.champions:
+            raise HTTPException(
+                503, "no model has been promoted yet: the products have not been materialized"
+            )
+
     def date_range(self, start: date | None, end: date | None, *, default_days: int) -> tuple[date, date]:
         """[start, end] with the defaults: end = the data date (or start, when later: nothing yet), start =
         `default_days` before end. Only an explicit end can be before start, and that is a 422."""
@@ -87,11 +101,12 @@ class Api:
         `params` names the answer among the route's: it must be built from the validated parameters only,
         never from the URL, so that what a route does not read cannot make new cache entries. Headers set on
         the injected `Response` (the legacy paths' deprecation) are kept; `X-Cache` says where the answer
-        came from (serving.cache.Outcome).
+        came from (serving.cache.Outcome). `load` has `request_deadline_seconds` to answer
+        (serving.database.within).
         """
 
         async def load_bytes() -> bytes:
-            model = await load()
+            model = await within(self.services.settings.request_deadline_seconds, load(), what=route)
             content = model.model_dump_json().encode()
             if not cacheable(model):
                 raise Uncacheable(content)

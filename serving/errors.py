@@ -15,8 +15,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.database import WarehouseTimeout
 
 logger = logging.getLogger("serving.errors")
 
@@ -49,6 +52,15 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 async def _database_error(request: Request, error: Exception) -> JSONResponse:
     logger.error("database error on %s", request.url.path, exc_info=error)
     return error_response(503, "the warehouse is unavailable; try again shortly")
+
+
+async def _warehouse_busy(request: Request, error: Exception) -> JSONResponse:
+    # The pool had no free connection in time, or the warehouse did not answer by a deadline.
+    logger.warning("warehouse busy on %s: %s", request.url.path, error)
+    retry_after = request.app.state.settings.retry_after_seconds
+    return error_response(
+        503, "the warehouse is busy or not answering; try again shortly", {"Retry-After": str(retry_after)}
+    )
 
 
 class UnexpectedErrorMiddleware:
@@ -86,3 +98,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(OSError, _database_error)
+    for busy in (PoolTimeout, WarehouseTimeout):
+        app.add_exception_handler(busy, _warehouse_busy)

@@ -48,13 +48,17 @@ class Readiness(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
     status: Literal["ready", "degraded", "unavailable"] = Field(
-        description="'degraded': PostgreSQL answers but Redis does not (responses come uncached)."
+        description="'unavailable': PostgreSQL does not answer or holds no prices. 'degraded': prices are "
+        "served, but no model has been promoted yet (the model endpoints answer 503) or Redis does not "
+        "answer (responses come uncached)."
     )
-    postgres: bool
-    redis: bool
+    postgres: bool = Field(description="A new connection to the warehouse answered in time.")
+    prices: bool = Field(description="The marts hold prices (see latest_data_date).")
     latest_data_date: dt.date | None
+    models: bool = Field(description="A model has been promoted (see champion_models).")
     champion_models: dict[str, str] = Field(description="Champion version per registered model.")
     recommendations_date: dt.date | None
+    redis: bool
 
 
 # --- stocks ---------------------------------------------------------------------------------------------
@@ -412,7 +416,9 @@ class BacktestContext(BaseModel):
 
 class MissingPart(BaseModel):
     part: Literal["indicators", "recommendation", "forecast", "backtest"]
-    reason: Literal["timeout", "error"]
+    reason: Literal["timeout", "error", "no_model"] = Field(
+        description="'no_model': no model has been promoted yet, so there is nothing a model made to show."
+    )
 
 
 class Analysis(ModelProvenance):
@@ -423,8 +429,8 @@ class Analysis(ModelProvenance):
     forecast: Forecast | None
     backtest: BacktestContext | None
     missing: list[MissingPart] = Field(
-        description="Parts that failed or timed out; the others are complete. A part that is null and not "
-        "listed here has no data yet."
+        description="Parts that failed or timed out, or that no model made yet; the others are complete. A "
+        "part that is null and not listed here has no data yet."
     )
 
 

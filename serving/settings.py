@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Self
 
-from pydantic import ByteSize, Field, field_validator, model_validator
+from pydantic import ByteSize, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stockyard.api_cache import API_CACHE_PREFIX
+from stockyard.api_role import API_ROLE, api_role_url
 from stockyard.services import resolve_endpoints
 from stockyard.settings import get_settings
 
@@ -18,8 +19,13 @@ class ApiSettings(BaseSettings):
         env_prefix="STOCKYARD_API_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
-    # Empty: the warehouse and Redis of DATABASE_URL / REDIS_URL, or the embedded services.
+    # Empty: the warehouse of DATABASE_URL (or the embedded one), as the read-only role `db_role`, which
+    # `stockyard serve` creates there. Given: used as it is, and no role is created.
     database_url: str = ""
+    db_role: str = API_ROLE
+    # The role's password, for servers that ask for one (the compose file's); empty: none.
+    db_password: SecretStr = SecretStr("")
+    # Empty: the Redis of REDIS_URL, or the embedded one.
     redis_url: str = ""
 
     host: str = "127.0.0.1"
@@ -37,6 +43,16 @@ class ApiSettings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     # PostgreSQL cancels a statement that runs longer, so a slow query cannot hold a connection.
     db_statement_timeout_ms: int = Field(default=5000, ge=1)
+    # A new connection PostgreSQL has not accepted by then fails (libpq counts whole seconds, 2 at least).
+    db_connect_timeout_seconds: int = Field(default=3, ge=2)
+    # The longest a request waits for a free connection of the pool before answering 503.
+    db_pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    # The longest a request waits on the warehouse in all; a hung server gets a 503 then, not a hung request.
+    request_deadline_seconds: float = Field(default=8.0, gt=0)
+    # Readiness opens a new connection and gives up on it after this long.
+    ready_timeout_seconds: float = Field(default=2.0, gt=0)
+    # What a 503 for a busy or hung warehouse tells clients to wait before trying again (Retry-After).
+    retry_after_seconds: int = Field(default=5, ge=1)
 
     # How often each worker re-reads the data date, model versions and symbols; the cache keys come from it.
     state_refresh_seconds: float = Field(default=5.0, gt=0)
@@ -64,13 +80,26 @@ class ApiSettings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    # The warehouse's URL as its owner, when the API connects as `db_role` there: who grants the role.
+    _role_owner_url: str | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def _default_to_the_project_services(self) -> Self:
         if not self.database_url or not self.redis_url:
             endpoints = resolve_endpoints(get_settings())
-            self.database_url = self.database_url or endpoints.database_url
+            if not self.database_url:
+                self._role_owner_url = endpoints.database_url
+                self.database_url = api_role_url(
+                    endpoints.database_url, self.db_role, self.db_password.get_secret_value()
+                )
             self.redis_url = self.redis_url or endpoints.redis_url
         return self
+
+    @property
+    def role_owner_url(self) -> str | None:
+        """The URL, as its owner, of the warehouse whose read-only role the API uses; None for a given
+        database_url."""
+        return self._role_owner_url
 
 
 @lru_cache

@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from serving.database import within
 
 # stockyard.products.SYNTHETIC, not imported from there: that module brings pandas and the analytics along.
 SYNTHETIC = "synthetic"
@@ -90,7 +94,14 @@ class DataState:
 async def load_state(engine: AsyncEngine, *, generation: int) -> DataState:
     async with engine.connect() as conn:
         marts = (await conn.execute(_MARTS_STATE, {"synthetic": SYNTHETIC})).mappings().one()
-        products = (await conn.execute(_PRODUCTS_STATE)).mappings().one() if marts["has_products"] else {}
+        products: Mapping[str, Any] = {}
+        if marts["has_products"]:
+            try:
+                async with conn.begin_nested():
+                    products = dict((await conn.execute(_PRODUCTS_STATE)).mappings().one())
+            except DBAPIError:
+                # Products half made (or not readable) must not take the market down with them.
+                logger.exception("could not read the products: serving the marts without them")
     return DataState(
         as_of=marts["as_of"],
         symbol_sources=dict(marts["symbol_sources"]),
@@ -106,15 +117,16 @@ async def load_state(engine: AsyncEngine, *, generation: int) -> DataState:
 class StateHolder:
     """The current DataState of this worker, refreshed by a background task."""
 
-    def __init__(self, load: Callable[[], Awaitable[DataState]], interval: float) -> None:
+    def __init__(self, load: Callable[[], Awaitable[DataState]], interval: float, deadline: float) -> None:
         self._load = load
         self._interval = interval
+        self._deadline = deadline
         self.current: DataState | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> DataState | None:
         try:
-            self.current = await self._load()
+            self.current = await within(self._deadline, self._load(), what="the data state")
         except Exception:
             # The last good state keeps serving; readiness reports PostgreSQL's own health separately.
             logger.exception("could not read the data state")

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import psycopg
 import typer
 
 from stockyard import processes
@@ -276,6 +277,9 @@ def serve(
 ) -> None:
     """Serve the API (uvicorn) on the warehouse: /api/v1, its docs at /docs, Prometheus metrics at /metrics.
 
+    The API connects as a read-only role, set up here first (stockyard.api_role) unless
+    STOCKYARD_API_DATABASE_URL names the database and user to use.
+
     SIGTERM or Ctrl-C stops it gracefully: requests in flight finish, then the pools close.
     """
     # Imported here: the `serve` extra is only needed by this command.
@@ -285,11 +289,28 @@ def serve(
 
     from serving.observability import log_config
     from serving.settings import get_api_settings
+    from stockyard.api_role import ensure_api_role
 
     # The workers read the same services from the environment.
     os.environ.update(ensure_services(get_settings()).environment())
     get_settings.cache_clear()
     settings = get_api_settings()
+    if settings.role_owner_url is not None:
+        try:
+            ensure_api_role(
+                settings.role_owner_url,
+                role=settings.db_role,
+                password=settings.db_password.get_secret_value(),
+                statement_timeout_ms=settings.db_statement_timeout_ms,
+            )
+        except psycopg.Error as error:
+            typer.echo(
+                f"could not set up the API's read-only role {settings.db_role!r} as the user of DATABASE_URL "
+                f"(it needs to create roles and own the warehouse's schemas): {error}\n"
+                "Set STOCKYARD_API_DATABASE_URL to connect the API as an existing user instead.",
+                err=True,
+            )
+            raise typer.Exit(1) from None
     workers = workers or settings.workers
     with tempfile.TemporaryDirectory(prefix="stockyard-api-metrics-") as metrics_dir:
         if workers > 1:

@@ -2,6 +2,7 @@
 
 The parts are read concurrently, each on its own connection and within its own timeout; a part that fails
 or times out is named in `missing` and the rest is returned (and such an incomplete answer is not cached).
+Before any model has been promoted, the model's parts are not read and are named `missing` as `no_model`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Literal, TypeVar
 from fastapi import APIRouter, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from serving.database import WarehouseTimeout, within
 from serving.deps import ApiDep, SymbolPath
 from serving.repositories import analysis as repository
 from serving.schemas import Analysis, ErrorDetail, MissingPart
@@ -36,14 +38,20 @@ async def get_analysis(symbol: SymbolPath, api: ApiDep) -> Response:
     timeout = api.services.settings.analysis_part_timeout_seconds
     missing: list[MissingPart] = []
 
-    async def part(names: tuple[Part, ...], read: Callable[[AsyncConnection], Awaitable[T]]) -> T | None:
+    async def part(
+        names: tuple[Part, ...], read: Callable[[AsyncConnection], Awaitable[T]], *, from_model: bool
+    ) -> T | None:
+        if from_model and not api.state.champions:
+            missing.extend(MissingPart(part=name, reason="no_model") for name in names)
+            return None
+
         async def attempt() -> T:
             async with api.engine.connect() as conn:
                 return await read(conn)
 
         try:
-            return await asyncio.wait_for(attempt(), timeout)
-        except TimeoutError:
+            return await within(timeout, attempt(), what=f"analysis of {symbol}")
+        except WarehouseTimeout:
             logger.warning("analysis of %s: %s timed out after %.2f s", symbol, "/".join(names), timeout)
             missing.extend(MissingPart(part=name, reason="timeout") for name in names)
         except Exception:
@@ -53,9 +61,13 @@ async def get_analysis(symbol: SymbolPath, api: ApiDep) -> Response:
 
     async def load() -> Analysis:
         market, model, forecast = await asyncio.gather(
-            part(("indicators",), lambda conn: repository.indicators(conn, symbol=symbol)),
-            part(("recommendation", "backtest"), lambda conn: repository.model_outputs(conn, symbol=symbol)),
-            part(("forecast",), lambda conn: repository.forecast(conn, symbol=symbol)),
+            part(("indicators",), lambda conn: repository.indicators(conn, symbol=symbol), from_model=False),
+            part(
+                ("recommendation", "backtest"),
+                lambda conn: repository.model_outputs(conn, symbol=symbol),
+                from_model=True,
+            ),
+            part(("forecast",), lambda conn: repository.forecast(conn, symbol=symbol), from_model=True),
         )
         latest_price, indicators = market or (None, None)
         recommendation, backtest = model or (None, None)
@@ -72,4 +84,10 @@ async def get_analysis(symbol: SymbolPath, api: ApiDep) -> Response:
             missing=sorted(missing, key=lambda item: item.part),
         )
 
-    return await api.respond("analysis", symbol, load, cacheable=lambda analysis: not analysis.missing)
+    return await api.respond(
+        "analysis",
+        symbol,
+        load,
+        # A part that failed may answer next time; no model stays so until the state (and the key) changes.
+        cacheable=lambda analysis: all(part.reason == "no_model" for part in analysis.missing),
+    )

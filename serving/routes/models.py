@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from serving.deps import ApiDep
+from serving.deps import NO_MODEL_YET, ApiDep
 from serving.repositories import models as repository
 from serving.schemas import Models
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
-@router.get("", response_model=Models, summary="Champion and challenger of each model, with metrics")
+@router.get(
+    "",
+    response_model=Models,
+    responses=NO_MODEL_YET,
+    summary="Champion and challenger of each model, with metrics",
+)
 async def list_models(api: ApiDep) -> Response:
+    api.promoted_model()
+
     async def load() -> Models:
-        if not api.state.champions and api.state.models_registered_at is None:
-            models = []
-        else:
-            async with api.engine.connect() as conn:
-                models = await repository.registered_models(conn)
+        async with api.engine.connect() as conn:
+            models = await repository.registered_models(conn)
         return Models(
             as_of=api.as_of,
             data_source=api.state.data_source,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from serving.deps import Api, ApiDep, SymbolPath
+from serving.deps import NO_MODEL_YET, Api, ApiDep, SymbolPath
 from serving.params import GicsSector, IsoDate
 from serving.repositories import recommendations as repository
 from serving.schemas import Action, ErrorDetail, RecommendationHistory, RecommendationList
@@ -15,7 +15,8 @@ from serving.schemas import Action, ErrorDetail, RecommendationHistory, Recommen
 router = APIRouter(prefix="/recommendations", tags=["recommendations"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorDetail, "description": "No recommendations for that date or symbol."}
+    404: {"model": ErrorDetail, "description": "No recommendations for that date or symbol."},
+    **NO_MODEL_YET,
 }
 SectorQuery = Annotated[GicsSector | None, Query(description="Only this GICS sector.", examples=["Energy"])]
 ActionQuery = Annotated[Action | None, Query(description="Only this action.")]
@@ -64,6 +65,7 @@ async def latest_recommendations(
     action: ActionQuery = None,
     limit: LimitQuery = 20,
 ) -> Response:
+    api.promoted_model()
     if api.state.recommendations_date is None:
         raise HTTPException(404, "no recommendations yet: the products have not been materialized")
     return await _ranked_list(
@@ -84,6 +86,7 @@ async def symbol_recommendation_history(
     end: Annotated[IsoDate | None, Query(description="Last date; not before start.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="The newest N.")] = 100,
 ) -> Response:
+    api.promoted_model()
     symbol = api.known_symbol(symbol)
     if start is not None and end is not None and start > end:
         raise HTTPException(422, f"start ({start}) is after end ({end})")
@@ -114,4 +117,5 @@ async def recommendations_on(
     action: ActionQuery = None,
     limit: LimitQuery = 20,
 ) -> Response:
+    api.promoted_model()
     return await _ranked_list(day=day, sector=sector, action=action, limit=limit, api=api)

@@ -1,9 +1,12 @@
-"""One warehouse for the API tests, built once per session, and the app on it.
+"""The warehouses for the API tests, built once per session, and the app on them.
 
 The marts come from the real path (sample provider -> warehouse.ingest -> `dbt build`), sized small: 30
-symbols over 2023. The products tables get constructed rows, as the product assets would write them: a
-recommendations date of 500 symbols (the 30 with prices and 470 more added to dim_stocks without prices)
-and the date before it, the models' versions and aliases, forecasts and a backtest with its holdings.
+symbols over 2023, into a template database nobody connects to (`built_marts`), which the warehouses copy
+(`create database ... template`, fast). `api_warehouse` adds the products tables with constructed rows, as
+the product assets would write them: a recommendations date of 500 symbols (the 30 with prices and 470 more
+added to dim_stocks without prices) and the date before it, the models' versions and aliases, forecasts and
+a backtest with its holdings. `marts_only_warehouse` has no products, as before any model was promoted.
+The apps connect as the API's read-only role, set up on each copy as `stockyard serve` sets it up.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import uuid
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,15 +24,17 @@ import psycopg
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from psycopg import sql
 from sqlalchemy import event
 
 from serving.app import create_app
 from serving.settings import ApiSettings
 from stockyard import warehouse
+from stockyard.api_role import api_role_url, ensure_api_role
 from stockyard.marketdata.sample import SampleProvider
 from stockyard.marketdata.schema import GICS_SECTORS
 from stockyard.products import ensure_products_schema
-from tests.conftest import throwaway_database
+from tests.conftest import drop_database, test_servers, throwaway_database
 from tests.dbt.conftest import run_dbt
 
 MARKET_START, MARKET_END = date(2023, 1, 3), date(2023, 12, 29)
@@ -42,7 +48,8 @@ FORECASTER = "stockyard-prophet"
 
 @dataclass(frozen=True)
 class Warehouse:
-    url: str
+    url: str  # as the owner, who built it
+    api_url: str  # as the API's read-only role
     symbols: list[str]  # the ones with prices
     extra_symbols: list[str]  # in dim_stocks and recommended, without prices
     latest_date: date
@@ -143,8 +150,15 @@ def _add_products(
     return extra, backtest_id
 
 
+@dataclass(frozen=True)
+class BuiltMarts:
+    url: str
+    symbols: list[str]
+    dates: list[date]  # the latest two
+
+
 @pytest.fixture(scope="session")
-def api_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+def built_marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltMarts]:
     provider = SampleProvider(seed=11, n_symbols=MARKET_SYMBOLS, start=MARKET_START, end=MARKET_END)
     symbols = provider.symbols()
     with throwaway_database() as url:
@@ -160,14 +174,67 @@ def api_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehous
                     "select distinct date from marts.fct_daily_prices order by date desc limit 2"
                 )
             ]
-            extra, backtest_id = _add_products(conn, sorted(symbols), latest=dates[0], previous=dates[1])
+        yield BuiltMarts(url=url, symbols=sorted(symbols), dates=dates)
+
+
+@contextmanager
+def copy_of(template_url: str) -> Iterator[str]:
+    """A new database copied from `template_url` (which nobody may be connected to), dropped afterwards."""
+    name = f"stockyard_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(test_servers()[0], autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("create database {} template {}").format(
+                sql.Identifier(name), sql.Identifier(template_url.rsplit("/", 1)[1])
+            )
+        )
+    try:
+        yield template_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        drop_database(name)
+
+
+def with_api_role(owner_url: str) -> str:
+    """Set up the API's role on the warehouse at `owner_url` as `stockyard serve` does; its URL as it."""
+    defaults = ApiSettings.model_fields
+    role = defaults["db_role"].default
+    ensure_api_role(
+        owner_url, role=role, password="", statement_timeout_ms=defaults["db_statement_timeout_ms"].default
+    )
+    return api_role_url(owner_url, role, "")
+
+
+@pytest.fixture(scope="session")
+def api_warehouse(built_marts: BuiltMarts) -> Iterator[Warehouse]:
+    with copy_of(built_marts.url) as url:
+        api_url = with_api_role(url)
+        latest, previous = built_marts.dates
+        with psycopg.connect(url) as conn:
+            extra, backtest_id = _add_products(conn, built_marts.symbols, latest=latest, previous=previous)
         yield Warehouse(
             url=url,
-            symbols=sorted(symbols),
+            api_url=api_url,
+            symbols=built_marts.symbols,
             extra_symbols=extra,
-            latest_date=dates[0],
-            previous_date=dates[1],
+            latest_date=latest,
+            previous_date=previous,
             backtest_id=backtest_id,
+        )
+
+
+@dataclass(frozen=True)
+class MartsOnlyWarehouse:
+    url: str
+    api_url: str
+    symbols: list[str]
+    latest_date: date
+
+
+@pytest.fixture(scope="session")
+def marts_only_warehouse(built_marts: BuiltMarts) -> Iterator[MartsOnlyWarehouse]:
+    """The marts dbt built, and no products: as after ingestion and dbt, before any model was promoted."""
+    with copy_of(built_marts.url) as url:
+        yield MartsOnlyWarehouse(
+            url=url, api_url=with_api_role(url), symbols=built_marts.symbols, latest_date=built_marts.dates[0]
         )
 
 
@@ -195,7 +262,7 @@ def _delete_test_cache_keys(redis_url: str) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def client(api_warehouse: Warehouse, redis_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(api_settings(api_warehouse.url, redis_url))) as test_client:
+    with TestClient(create_app(api_settings(api_warehouse.api_url, redis_url))) as test_client:
         yield test_client
 
 

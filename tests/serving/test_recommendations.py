@@ -92,9 +92,11 @@ def test_readiness_reports_data_date_and_champions(client: TestClient, api_wareh
     assert body == {
         "status": "ready",
         "postgres": True,
-        "redis": True,
+        "prices": True,
         "latest_data_date": str(api_warehouse.latest_date),
+        "models": True,
         "champion_models": {MODEL: "3", "stockyard-prophet": "1"},
         "recommendations_date": str(api_warehouse.latest_date),
+        "redis": True,
     }
     assert client.get(f"{V1}/health/live").json() == {"status": "ok"}

@@ -9,11 +9,18 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 
 import httpx
+import psycopg
+import pytest
+from psycopg import sql
 
+import tests.conftest as shared
+from stockyard.api_role import API_ROLE
 from tests.conftest import wait_until_ready
-from tests.serving.conftest import SESSION_CACHE_PREFIX, Warehouse
+from tests.serving.conftest import SESSION_CACHE_PREFIX, BuiltMarts, copy_of
 
 
 def free_port() -> int:
@@ -33,11 +40,20 @@ def refused_head(port: int, *, header_bytes: int) -> bytes:
         return answer
 
 
-def test_serve_answers_logs_json_and_stops_gracefully(api_warehouse: Warehouse, redis_url: str) -> None:
+@pytest.fixture
+def ungranted_warehouse(built_marts: BuiltMarts) -> Iterator[str]:
+    """The marts, on which nobody granted the API's role anything."""
+    with copy_of(built_marts.url) as url:
+        yield url
+
+
+def test_serve_answers_logs_json_and_stops_gracefully(
+    ungranted_warehouse: str, built_marts: BuiltMarts, redis_url: str
+) -> None:
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": api_warehouse.url,
+        "DATABASE_URL": ungranted_warehouse,
         "REDIS_URL": redis_url,
         "STOCKYARD_API_CACHE_PREFIX": f"{SESSION_CACHE_PREFIX}:serve",
     }
@@ -51,7 +67,7 @@ def test_serve_answers_logs_json_and_stops_gracefully(api_warehouse: Warehouse, 
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(f"{base}/api/v1/health/ready", server)
-        symbol = api_warehouse.symbols[0]
+        symbol = built_marts.symbols[0]
         for _ in range(4):
             stock = httpx.get(f"{base}/api/v1/stocks/{symbol}", headers={"X-Request-ID": "serve-test"})
             assert stock.status_code == 200 and stock.json()["stock"]["symbol"] == symbol
@@ -69,6 +85,13 @@ def test_serve_answers_logs_json_and_stops_gracefully(api_warehouse: Warehouse, 
         assert head.headers["Content-Length"] == stock.headers["Content-Length"]
         assert refused_head(port, header_bytes=64 * 1024).startswith(b"HTTP/1.1 431 ")
         assert httpx.get(f"{base}/api/v1/health/live").status_code == 200
+        with psycopg.connect(ungranted_warehouse) as conn:
+            users = conn.execute(
+                "select distinct usename from pg_stat_activity"
+                " where application_name = 'stockyard-api' and datname = current_database()"
+            ).fetchall()
+        # As the read-only role `stockyard serve` set up, not as the owner DATABASE_URL names.
+        assert users == [(API_ROLE,)]
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
@@ -84,3 +107,31 @@ def test_serve_answers_logs_json_and_stops_gracefully(api_warehouse: Warehouse, 
     assert any(
         "Shutting down" in entry["event"] or "Finished server process" in entry["event"] for entry in logs
     )
+
+
+def test_serve_says_when_it_cannot_set_up_the_api_role(redis_url: str) -> None:
+    # DATABASE_URL as a user who may create databases but not roles.
+    user = f"stockyard_test_owner_{uuid.uuid4().hex[:8]}"
+    server_url = shared.test_servers()[0]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create role {} login createdb").format(sql.Identifier(user)))
+    try:
+        with shared.throwaway_database() as url:
+            env = {
+                **os.environ,
+                "DATABASE_URL": url.replace("//postgres@", f"//{user}@"),
+                "REDIS_URL": redis_url,
+            }
+            result = subprocess.run(
+                [sys.executable, "-m", "stockyard.cli", "serve", "--port", str(free_port())],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop role {}").format(sql.Identifier(user)))
+    assert result.returncode == 1, result.stderr
+    assert "could not set up the API's read-only role 'stockyard_api'" in result.stderr
+    assert "STOCKYARD_API_DATABASE_URL" in result.stderr
