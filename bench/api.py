@@ -43,7 +43,6 @@ from serving.repositories.prices import price_series
 from serving.schemas import Adjustment, Interval
 from stockyard import warehouse
 from stockyard.marketdata.sample import SampleProvider
-from stockyard.products import ensure_products_schema
 from stockyard.services import dbt_pointed_at
 from stockyard.settings import PROJECT_ROOT
 
@@ -104,7 +103,6 @@ def build_warehouse(server_url: str) -> str:
     if not result.success:
         raise SystemExit(f"dbt build failed: {result.exception}")
     with psycopg.connect(url) as conn:
-        ensure_products_schema(conn)
         conn.execute(RECOMMENDATIONS)
     return url
 

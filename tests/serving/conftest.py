@@ -27,7 +27,6 @@ from serving.settings import ApiSettings
 from stockyard import warehouse
 from stockyard.marketdata.sample import SampleProvider
 from stockyard.marketdata.schema import GICS_SECTORS
-from stockyard.products import ensure_products_schema
 from tests.conftest import throwaway_database
 from tests.dbt.conftest import run_dbt
 
@@ -53,7 +52,6 @@ class Warehouse:
 def _add_products(
     conn: psycopg.Connection, symbols: list[str], latest: date, previous: date
 ) -> tuple[list[str], int]:
-    ensure_products_schema(conn)
     extra = [f"Q{number:03d}" for number in range(RECOMMENDED_SYMBOLS - len(symbols))]
     conn.cursor().executemany(
         "insert into marts.dim_stocks (symbol, company_name, sector, industry, market_cap, currency,"
