@@ -78,8 +78,7 @@ def _print_endpoints(*, started: bool) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Create the raw and products tables, or migrate them to this version (safe to repeat; the main job
-    runs it too)."""
+    """Create the raw and products tables, or migrate them to this version (safe to repeat)."""
     upgrade_database(ensure_services(get_settings()).database_url)
 
 

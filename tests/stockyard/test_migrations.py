@@ -183,10 +183,9 @@ def test_revision_2_downgrades_to_revision_1_and_back(bare_database_url: str) ->
 
 
 def stockyard_db_upgrade(database_url: str, redis_url: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
     return subprocess.Popen(
         [sys.executable, "-m", "stockyard.cli", "db", "upgrade"],
-        env=env,
+        env={**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -195,11 +194,11 @@ def stockyard_db_upgrade(database_url: str, redis_url: str) -> subprocess.Popen[
 
 def test_stockyard_db_upgrade_is_safe_at_once_and_again(bare_database_url: str, redis_url: str) -> None:
     processes = [stockyard_db_upgrade(bare_database_url, redis_url) for _ in range(3)]
-    results = [(process.wait(timeout=120), *process.communicate()) for process in processes]
+    results = [(*process.communicate(timeout=120), process.returncode) for process in processes]
 
-    assert [returncode for returncode, _, _ in results] == [0, 0, 0], results
+    assert [returncode for _, _, returncode in results] == [0, 0, 0], results
     head = migrate.head_revision()
-    outputs = sorted(stdout.strip() for _, stdout, _ in results)
+    outputs = sorted(stdout.strip() for stdout, _, _ in results)
     assert outputs == [
         f"warehouse tables at revision {head} (up to date)",
         f"warehouse tables at revision {head} (up to date)",
