@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from stockyard.db.migrate import upgrade
 from stockyard.settings import PROJECT_ROOT
 
 REAL_DATA_ARCHIVE = PROJECT_ROOT.parent / "shared" / "data" / "sp500_daily_adjusted_1999_2021.tar.gz"
@@ -32,11 +33,14 @@ def constituents_csv() -> Path:
 
 
 def scratch_database(server_url: str, name: str) -> str:
-    """A fresh database `name` on the server (dropped first if a previous run left it)."""
+    """A fresh database `name` on the server with the application's tables (dropped first if a previous run
+    left it)."""
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
+    url = server_url.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    return url
 
 
 def peak_rss_mb() -> float:

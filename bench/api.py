@@ -46,7 +46,6 @@ from serving.schemas import Adjustment, Interval
 from stockyard import warehouse
 from stockyard.api_cache import purge_api_cache
 from stockyard.marketdata.sample import SampleProvider
-from stockyard.products import ensure_products_schema
 from stockyard.services import dbt_pointed_at
 from stockyard.settings import PROJECT_ROOT
 
@@ -111,7 +110,6 @@ def build_warehouse(server_url: str) -> str:
     if not result.success:
         raise SystemExit(f"dbt build failed: {result.exception}")
     with psycopg.connect(url) as conn:
-        ensure_products_schema(conn)
         conn.execute(RECOMMENDATIONS)
     return url
 

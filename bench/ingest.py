@@ -36,9 +36,6 @@ def main() -> None:
     metadata = None if args.data_dir else constituents_csv()
     url = scratch_database(args.server_url, "stockyard_bench_ingest")
     with psycopg.connect(url) as conn:
-        with conn.transaction():
-            warehouse.ensure_raw_schema(conn)
-
         started = time.perf_counter()
         provider = CsvProvider(data_dir, metadata)
         symbols = provider.symbols()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -15,6 +16,7 @@ from pydantic import Field
 
 from ml.config import MLSettings, TrackingConfig
 from stockyard.api_cache import API_CACHE_PREFIX, purge_api_cache
+from stockyard.db.migrate import upgrade
 from stockyard.marketdata import build_provider
 from stockyard.marketdata.base import MarketDataProvider
 from stockyard.settings import Settings
@@ -23,13 +25,22 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 
+@functools.cache
+def _upgraded(database_url: str) -> None:
+    upgrade(database_url)
+
+
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The PostgreSQL warehouse: the raw schema the ingestion assets write and dbt reads."""
+    """The PostgreSQL warehouse: the raw schema the ingestion assets write and dbt reads, and the products.
+
+    Its first connection in a process upgrades the database to stockyard.db.catalogue (`stockyard db
+    upgrade`), so a step never finds a table missing or a column older than the code."""
 
     database_url: str = Field(description="PostgreSQL URL of the warehouse database.")
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
+        _upgraded(self.database_url)
         with psycopg.connect(self.database_url) as conn:
             yield conn
 

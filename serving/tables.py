@@ -1,4 +1,5 @@
-"""The warehouse tables the API reads: dbt's marts and the products Dagster writes (only the columns used).
+"""The warehouse tables the API reads: dbt's marts (only the columns used) and the products Dagster writes
+(the application's own tables, from stockyard.db.catalogue).
 
 Declared rather than reflected, so the app starts without a round trip and a renamed column fails the tests.
 """
@@ -10,14 +11,34 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     Float,
-    Integer,
     MetaData,
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+
+from stockyard.db.catalogue import (
+    backtest_positions,
+    backtests,
+    forecasts,
+    model_versions,
+    recommendations,
+)
+
+__all__ = [
+    "INDICATOR_COLUMNS",
+    "backtest_positions",
+    "backtests",
+    "dim_stocks",
+    "fct_daily_prices",
+    "fct_latest_prices",
+    "fct_sector_daily",
+    "fct_stock_features",
+    "forecasts",
+    "metadata",
+    "model_versions",
+    "recommendations",
+]
 
 metadata = MetaData()
 
@@ -115,95 +136,4 @@ fct_stock_features = Table(
     Column("date", Date, primary_key=True),
     *(Column(name, Float) for name in INDICATOR_COLUMNS),
     schema="marts",
-)
-
-model_versions = Table(
-    "model_versions",
-    metadata,
-    Column("model_name", Text, primary_key=True),
-    Column("family", Text),
-    Column("version", Text, primary_key=True),
-    Column("alias", Text),
-    Column("run_id", Text),
-    Column("run_url", Text),
-    Column("evaluation_start", Date),
-    Column("evaluation_end", Date),
-    Column("metrics", JSONB),
-    Column("promotion_reason", Text),
-    Column("data_source", Text),
-    Column("registered_at", DateTime(timezone=True)),
-    schema="products",
-)
-
-recommendations = Table(
-    "recommendations",
-    metadata,
-    Column("date", Date, primary_key=True),
-    Column("symbol", Text, primary_key=True),
-    Column("score", Float),
-    Column("rank", Integer),
-    Column("percentile", Float),
-    Column("expected_excess_return", Float),
-    Column("confidence", Float),
-    Column("action", Text),
-    Column("top_contributions", JSONB),
-    Column("model_name", Text),
-    Column("model_version", Text),
-    Column("data_date", Date),
-    Column("data_source", Text),
-    schema="products",
-)
-
-forecasts = Table(
-    "forecasts",
-    metadata,
-    Column("data_date", Date, primary_key=True),
-    Column("symbol", Text, primary_key=True),
-    Column("target_date", Date, primary_key=True),
-    Column("step", Integer),
-    Column("predicted_close", Float),
-    Column("lower_close", Float),
-    Column("upper_close", Float),
-    Column("interval_width", Float),
-    Column("model_name", Text),
-    Column("model_version", Text),
-    Column("data_source", Text),
-    schema="products",
-)
-
-backtests = Table(
-    "backtests",
-    metadata,
-    Column("backtest_id", BigInteger, primary_key=True),
-    Column("model_name", Text),
-    Column("model_version", Text),
-    Column("run_id", Text),
-    Column("start_date", Date),
-    Column("end_date", Date),
-    Column("top_k", Integer),
-    Column("rebalance_days", Integer),
-    Column("cost_bps", Float),
-    Column("annual_return", Float),
-    Column("annual_volatility", Float),
-    Column("sharpe", Float),
-    Column("sortino", Float),
-    Column("max_drawdown", Float),
-    Column("calmar", Float),
-    Column("turnover", Float),
-    Column("hit_rate", Float),
-    Column("benchmark_annual_return", Float),
-    Column("excess_annual_return", Float),
-    Column("data_date", Date),
-    Column("created_at", DateTime(timezone=True)),
-    schema="products",
-)
-
-backtest_positions = Table(
-    "backtest_positions",
-    metadata,
-    Column("backtest_id", BigInteger, primary_key=True),
-    Column("rebalance_date", Date, primary_key=True),
-    Column("symbol", Text, primary_key=True),
-    Column("weight", Float),
-    schema="products",
 )

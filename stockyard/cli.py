@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 services_app = typer.Typer(help="Start, stop and inspect PostgreSQL and Redis.", no_args_is_help=True)
 app.add_typer(services_app, name="services")
+db_app = typer.Typer(help="The application's tables in the warehouse database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 DAGSTER_HOME = PROJECT_ROOT / "dagster_home"
 # What MLflow does unasked in every process that logs or serves: phone home, and draw progress bars into logs.
@@ -76,6 +78,24 @@ def _print_endpoints(*, started: bool) -> None:
         typer.echo(f"{name:<9} {state:<8} {url}  ({where})")
 
 
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the raw and products tables, or migrate them to this version (safe to repeat)."""
+    upgrade_database(ensure_services(get_settings()).database_url)
+
+
+def upgrade_database(database_url: str) -> None:
+    from stockyard.db.migrate import upgrade
+
+    migration = upgrade(database_url)
+    change = (
+        "up to date"
+        if migration.after == migration.before
+        else f"upgraded from {migration.before or 'no tables'}"
+    )
+    typer.echo(f"warehouse tables at revision {migration.after} ({change})")
+
+
 def dagster_environment() -> dict[str, str]:
     """The environment Dagster, dbt and MLflow child processes need: service URLs, DAGSTER_HOME, the venv's
     bin, and MLflow's quiet defaults (unless set otherwise)."""
@@ -122,6 +142,7 @@ def _materialize(select: str, *, start: date | None, end: date | None) -> None:
     if not stages:
         typer.echo(f"nothing matches the selection {select!r}", err=True)
         raise typer.Exit(2)
+    upgrade_database(env["DATABASE_URL"])
     for number, stage in enumerate(stages, start=1):
         window = f" for {stage.partition_range}" if stage.partition_range else ""
         typer.echo(f"[{number}/{len(stages)}] materializing {len(stage.asset_keys)} asset(s){window}")

@@ -1,4 +1,4 @@
-"""The products schema (sql/products_schema.sql): the tables the product assets write and the API reads, and
+"""The products schema (stockyard.db.catalogue): the tables the product assets write and the API reads, and
 their readers and writers.
 
 Every writer checks its rows first and raises a ValueError naming what was wrong, then writes them with
@@ -13,7 +13,6 @@ import json
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date
-from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -23,67 +22,21 @@ from psycopg import sql
 from stockyard.analytics._inputs import check_dates, listing, require_columns, require_finite
 from stockyard.analytics.backtest import BacktestResult
 from stockyard.analytics.signal_health import realized_signal_health, rolling_rank_ic
+from stockyard.db import catalogue
+from stockyard.db.catalogue import BACKTEST_METRICS, written_columns
 
 SYNTHETIC = "synthetic"
 ACTIONS = ("buy", "hold", "sell")
 ALIASES = ("champion", "challenger")
 # The columns of a recommendations frame (ml.recommendations makes them): the table's, but data_source.
-RECOMMENDATION_COLUMNS = (
-    "date",
-    "symbol",
-    "score",
-    "rank",
-    "percentile",
-    "expected_excess_return",
-    "confidence",
-    "action",
-    "top_contributions",
-    "model_name",
-    "model_version",
-    "data_date",
-)
+RECOMMENDATION_COLUMNS = written_columns(catalogue.recommendations, leaving=("data_source", "created_at"))
 # The columns of a forecasts frame (ml.forecasts makes them): the table's, but data_source.
-FORECAST_COLUMNS = (
-    "data_date",
-    "symbol",
-    "target_date",
-    "step",
-    "predicted_close",
-    "lower_close",
-    "upper_close",
-    "interval_width",
-    "model_name",
-    "model_version",
-)
-# The columns of a signal-health frame (signal_health_rows makes them).
-SIGNAL_HEALTH_COLUMNS = (
-    "date",
-    "model_version",
-    "realized_rank_ic",
-    "top_decile_return",
-    "rolling_rank_ic",
-    "symbols",
-)
-BACKTEST_METRICS = (
-    "annual_return",
-    "annual_volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "turnover",
-    "hit_rate",
-    "benchmark_annual_return",
-    "excess_annual_return",
+FORECAST_COLUMNS = written_columns(catalogue.forecasts, leaving=("data_source", "created_at"))
+# The columns of a signal-health frame (signal_health_rows makes them): the table's, but those of the call.
+SIGNAL_HEALTH_COLUMNS = written_columns(
+    catalogue.signal_health, leaving=("model_name", "horizon_days", "data_source")
 )
 PRICES_TABLE = "marts.fct_daily_prices"
-
-
-def ensure_products_schema(conn: psycopg.Connection) -> None:
-    ddl = resources.files("stockyard").joinpath("sql/products_schema.sql").read_text()
-    # Concurrent first writers race on "create ... if not exists"; a transaction-scoped lock serializes them.
-    conn.execute("select pg_advisory_xact_lock(hashtext('stockyard.products_schema'))")
-    conn.execute(ddl)
 
 
 def data_source(conn: psycopg.Connection) -> str:
@@ -321,7 +274,7 @@ def write_backtest(
         _copy(
             conn,
             "backtest_equity",
-            ["backtest_id", "date", "strategy_value", "benchmark_value"],
+            written_columns(catalogue.backtest_equity),
             zip(
                 [backtest_id] * len(curve),
                 pd.DatetimeIndex(curve.index).date.tolist(),
@@ -334,7 +287,7 @@ def write_backtest(
         _copy(
             conn,
             "backtest_positions",
-            ["backtest_id", "rebalance_date", "symbol", "weight"],
+            written_columns(catalogue.backtest_positions),
             zip(
                 [backtest_id] * len(positions),
                 pd.DatetimeIndex(positions["rebalance_date"]).date.tolist(),
@@ -411,23 +364,12 @@ def write_signal_health(
         [data_source] * len(health),
         strict=True,
     )
-    columns = [
-        "date",
-        "model_name",
-        "model_version",
-        "horizon_days",
-        "realized_rank_ic",
-        "top_decile_return",
-        "rolling_rank_ic",
-        "symbols",
-        "data_source",
-    ]
     with conn.transaction():
         conn.execute(
             "delete from products.signal_health where model_name = %s and date = any(%s::date[])",
             (model_name, dates.dt.date.tolist()),
         )
-        _copy(conn, "signal_health", columns, rows)
+        _copy(conn, "signal_health", written_columns(catalogue.signal_health), rows)
     return len(health)
 
 

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,7 +115,9 @@ def ensure_databases(endpoints: Endpoints) -> None:
         existing = {row[0] for row in conn.execute("select datname from pg_database")}
         for name in names:
             if name not in existing:
-                conn.execute(sql.SQL("create database {}").format(sql.Identifier(str(name))))
+                # Commands started at once race to create the same database; the losers find it made.
+                with suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                    conn.execute(sql.SQL("create database {}").format(sql.Identifier(str(name))))
 
 
 class EmbeddedServices:

@@ -2,7 +2,7 @@
 
 A load replaces a date window in one transaction: delete the window, COPY the new rows, record what was set
 aside. A failed load rolls back and leaves the previous data; loading the same window twice leaves no
-duplicates.
+duplicates. The tables are stockyard.db.catalogue's; stockyard.db.migrate.upgrade creates them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from importlib import resources
 from typing import TypeVar
 
 import pandas as pd
@@ -22,6 +21,13 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from stockyard.db.catalogue import (
+    raw_corporate_actions,
+    raw_daily_prices,
+    raw_quarantined_rows,
+    raw_stocks,
+    written_columns,
+)
 from stockyard.marketdata.base import MarketDataProvider
 from stockyard.marketdata.schema import History, SymbolFailure
 from stockyard.quality import rules
@@ -29,32 +35,10 @@ from stockyard.quality import rules
 T = TypeVar("T")
 
 # loaded_at is left to the tables' default, now(): the loading transaction's start, the same for every row.
-BAR_TABLE_COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume", "provider"]
-ACTION_TABLE_COLUMNS = ["symbol", "ex_date", "split_ratio", "cash_dividend", "provider"]
-STOCK_TABLE_COLUMNS = [
-    "symbol",
-    "name",
-    "sector",
-    "sector_as_given",
-    "industry",
-    "market_cap",
-    "currency",
-    "exchange",
-    "provider",
-    "is_synthetic",
-]
-QUARANTINE_COLUMNS = [
-    "dataset",
-    "partition_key",
-    "provider",
-    "symbol",
-    "date",
-    "source",
-    "source_row",
-    "rule",
-    "detail",
-    "record",
-]
+BAR_TABLE_COLUMNS = list(written_columns(raw_daily_prices))
+ACTION_TABLE_COLUMNS = list(written_columns(raw_corporate_actions))
+STOCK_TABLE_COLUMNS = list(written_columns(raw_stocks))
+QUARANTINE_COLUMNS = list(written_columns(raw_quarantined_rows, leaving=("id", "loaded_at")))
 _COPY_CHUNK_BYTES = 8 << 20
 
 
@@ -111,13 +95,6 @@ def connect(database_url: str) -> psycopg.Connection:
     return psycopg.connect(database_url)
 
 
-def ensure_raw_schema(conn: psycopg.Connection) -> None:
-    ddl = resources.files("stockyard").joinpath("sql/raw_schema.sql").read_text()
-    # Concurrent first loads race on "create ... if not exists"; a transaction-scoped lock serializes them.
-    conn.execute("select pg_advisory_xact_lock(hashtext('stockyard.raw_schema'))")
-    conn.execute(ddl)
-
-
 def copy_frame(conn: psycopg.Connection, table: str, frame: pd.DataFrame, columns: Sequence[str]) -> int:
     """COPY `frame[columns]` into `table` as CSV written by Arrow (much faster than row-by-row)."""
     if frame.empty:
@@ -172,7 +149,6 @@ def load_history(
     """
     summary = LoadSummary()
     with conn.transaction():
-        ensure_raw_schema(conn)
         clear_quarantine(
             conn,
             datasets=("daily_prices", "corporate_actions"),
@@ -242,7 +218,7 @@ def quarantine(conn: psycopg.Connection, history: History, *, partition_key: str
             }
             for failure in history.failures
         ],
-        columns=["dataset", "provider", "symbol", "date", "source", "source_row", "rule", "detail", "record"],
+        columns=[column for column in QUARANTINE_COLUMNS if column != "partition_key"],
     )
     frame = (
         pd.concat([df for df in (rejects, failures) if not df.empty], ignore_index=True)
@@ -277,11 +253,9 @@ def load_stocks(conn: psycopg.Connection, metadata: pd.DataFrame, *, provider: s
     if "provider" in metadata:
         frame["provider"] = metadata["provider"].fillna(provider)
     with conn.transaction():
-        ensure_raw_schema(conn)
         conn.execute("delete from raw.stocks")
         return copy_frame(conn, "raw.stocks", frame, STOCK_TABLE_COLUMNS)
 
 
 def universe_symbols(conn: psycopg.Connection) -> list[str]:
-    ensure_raw_schema(conn)
     return [row[0] for row in conn.execute("select symbol from raw.stocks order by symbol")]

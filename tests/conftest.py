@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from stockyard.db.migrate import upgrade
 from stockyard.services import ensure_services
 from stockyard.settings import Settings
 
@@ -48,11 +49,14 @@ def drop_database(name: str) -> None:
 
 
 @contextmanager
-def throwaway_database() -> Iterator[str]:
-    """A new database, dropped afterwards together with the Dagster and MLflow databases made beside it."""
+def throwaway_database(*, migrated: bool = True) -> Iterator[str]:
+    """A new database with the application's tables (`stockyard db upgrade`, unless not `migrated`), dropped
+    afterwards together with the Dagster and MLflow databases made beside it."""
     name = f"stockyard_test_{uuid.uuid4().hex[:10]}"
     url = create_database(name)
     try:
+        if migrated:
+            upgrade(url)
         yield url
     finally:
         for suffix in ("", "_dagster", "_mlflow"):

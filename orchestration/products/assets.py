@@ -87,12 +87,11 @@ def model_versions(
     api_cache: ApiCacheResource,
 ) -> dg.MaterializeResult[None]:
     from ml.tracking import CHAMPION, run_url, version_with_alias
-    from stockyard.products import data_source, ensure_products_schema, record_model_version
+    from stockyard.products import data_source, record_model_version
 
     client = mlflow_tracking.client()
     rows = []
     with warehouse_db.connect() as conn:
-        ensure_products_schema(conn)
         source = data_source(conn)
         for summary in comparison.summaries:
             champion = version_with_alias(client, summary.model_name, CHAMPION)
@@ -162,7 +161,6 @@ def _recommendations(
         from ml.recommendations import RecommendationConfig, load_champion, recommend
         from stockyard.products import (
             data_source,
-            ensure_products_schema,
             read_close_panel,
             write_recommendations,
         )
@@ -176,7 +174,6 @@ def _recommendations(
         actions: Counter[str] = Counter()
         latest = pd.DataFrame()
         with warehouse_db.connect() as conn:
-            ensure_products_schema(conn)
             source = data_source(conn)
             closes = _require(lambda: read_close_panel(conn, first, last))
             dataset = _require(lambda: load_dataset(conn, DateWindow(first, last)))
@@ -231,7 +228,7 @@ def _forecasts() -> dg.AssetsDefinition:
         from ml.forecasts import forecast_rows
         from ml.models.prophet_model import ProphetModel
         from ml.tracking import CHAMPION, registered_model_name, version_with_alias
-        from stockyard.products import data_source, ensure_products_schema, write_forecasts
+        from stockyard.products import data_source, write_forecasts
 
         client = mlflow_tracking.client()
         model_name = registered_model_name(FORECASTING_FAMILY)
@@ -241,7 +238,6 @@ def _forecasts() -> dg.AssetsDefinition:
         model = ProphetModel.load(f"models:/{model_name}/{champion.version}")
         rows = forecast_rows(model, model_name=model_name, model_version=str(champion.version))
         with warehouse_db.connect() as conn:
-            ensure_products_schema(conn)
             source = data_source(conn)
             written = write_forecasts(conn, rows, data_source=source)
         api_cache.purge()
@@ -280,13 +276,12 @@ def _backtest(products: ProductSettings, *, prices: dg.AssetKey) -> dg.AssetsDef
     ) -> dg.MaterializeResult[None]:
         from ml.recommendations import load_champion
         from stockyard.analytics.backtest import run_backtest
-        from stockyard.products import data_source, ensure_products_schema, read_close_panel, write_backtest
+        from stockyard.products import data_source, read_close_panel, write_backtest
 
         client = mlflow_tracking.client()
         champion = _require(lambda: load_champion(client))
         scores = champion.out_of_sample.rename(columns={"prediction": "score"})[["date", "symbol", "score"]]
         with warehouse_db.connect() as conn:
-            ensure_products_schema(conn)
             source = data_source(conn)
             panel = _require(lambda: read_close_panel(conn, scores["date"].min().date()))
             try:
@@ -360,7 +355,6 @@ def _signal_health(ml: MLSettings, products: ProductSettings, *, prices: dg.Asse
         from stockyard.analytics.signal_health import ic_decay
         from stockyard.products import (
             data_source,
-            ensure_products_schema,
             read_close_panel,
             read_recommendation_scores,
             signal_health_rows,
@@ -369,7 +363,6 @@ def _signal_health(ml: MLSettings, products: ProductSettings, *, prices: dg.Asse
 
         model_name = registered_model_name(RECOMMENDING_FAMILY)
         with warehouse_db.connect() as conn:
-            ensure_products_schema(conn)
             source = data_source(conn)
             scores = read_recommendation_scores(conn, model_name)
             if scores.empty:

@@ -50,15 +50,19 @@ def invoke_dbt(args: Sequence[str], *, database_url: str, target_dir: Path) -> d
 
 
 def load_raw_market(database_url: str, market: RawMarket) -> None:
-    """Append the market's rows to the raw tables (created when missing)."""
+    """Append the market's rows to the raw tables."""
     lineage = {"provider": "synthetic-test", "loaded_at": datetime.now(UTC)}
     tables = [
         ("raw.daily_prices", market.bars, warehouse.BAR_TABLE_COLUMNS),
         ("raw.corporate_actions", market.actions, warehouse.ACTION_TABLE_COLUMNS),
-        ("raw.stocks", market.stocks, warehouse.STOCK_TABLE_COLUMNS),
+        # As load_stocks does: metadata without a mapped sector keeps its sector as given.
+        (
+            "raw.stocks",
+            market.stocks.assign(sector_as_given=market.stocks["sector"]),
+            warehouse.STOCK_TABLE_COLUMNS,
+        ),
     ]
     with warehouse.connect(database_url) as conn:
-        warehouse.ensure_raw_schema(conn)
         for table, frame, columns in tables:
             warehouse.copy_frame(conn, table, frame.assign(**lineage), columns)
 

@@ -14,7 +14,6 @@ from ml.datasets import Dataset
 from ml.recommendations import Champion, load_champion
 from ml.tracking import configure_tracking
 from ml.training import TrainingResult, train_xgboost
-from stockyard.products import ensure_products_schema
 from stockyard.services import sibling_database_url
 from tests.conftest import throwaway_database
 from tests.ml.conftest import synthetic_dataset
@@ -61,7 +60,6 @@ def champion(trained: TrainingResult, tracking: TrackingConfig) -> Champion:
 def products_database() -> Iterator[str]:
     with throwaway_database() as url:
         with psycopg.connect(url) as conn:
-            ensure_products_schema(conn)
             conn.execute("create schema marts")
             conn.execute(
                 "create table marts.fct_daily_prices (symbol text, date date, adj_close double precision)"

@@ -33,7 +33,6 @@ from stockyard import warehouse
 from stockyard.api_role import api_role_url, ensure_api_role
 from stockyard.marketdata.sample import SampleProvider
 from stockyard.marketdata.schema import GICS_SECTORS
-from stockyard.products import ensure_products_schema
 from tests.conftest import drop_database, test_servers, throwaway_database
 from tests.dbt.conftest import run_dbt
 
@@ -60,7 +59,6 @@ class Warehouse:
 def _add_products(
     conn: psycopg.Connection, symbols: list[str], latest: date, previous: date
 ) -> tuple[list[str], int]:
-    ensure_products_schema(conn)
     extra = [f"Q{number:03d}" for number in range(RECOMMENDED_SYMBOLS - len(symbols))]
     conn.cursor().executemany(
         "insert into marts.dim_stocks (symbol, company_name, sector, industry, market_cap, currency,"

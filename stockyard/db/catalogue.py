@@ -1,0 +1,321 @@
+"""Every table the application owns, declared once: the raw layer the ingestion assets load and the products
+the product assets write and the API serves. dbt owns the rest of the warehouse (staging to marts).
+
+The writers' column lists and the API's products tables come from here; the migrations under
+`stockyard/db/migrations` build exactly this (tests/stockyard/test_migrations.py checks it). A change here
+needs a new migration revision.
+
+Every row of the products says where it came from: the model name and version that made it, the data date
+it was made on, and data_source ('synthetic' when the sample provider produced the prices, else the
+provider). Constraint names are PostgreSQL's own defaults, as the tables had when plain DDL created them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+RAW_SCHEMA = "raw"
+PRODUCTS_SCHEMA = "products"
+SCHEMAS = (RAW_SCHEMA, PRODUCTS_SCHEMA)
+
+metadata = MetaData(
+    naming_convention={"pk": "%(table_name)s_pkey", "fk": "%(table_name)s_%(column_0_name)s_fkey"}
+)
+
+
+def loaded_at() -> Column[datetime]:
+    # now() is the start of the loading transaction: one timestamp for every row of a load.
+    return Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+def created_at() -> Column[datetime]:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+# --- raw: what providers returned, validated, loaded by the ingestion assets; dbt reads it as a source -----
+
+raw_daily_prices = Table(
+    "daily_prices",
+    metadata,
+    Column("symbol", Text, primary_key=True),
+    Column("date", Date, primary_key=True),
+    Column("open", Double, nullable=False),
+    Column("high", Double, nullable=False),
+    Column("low", Double, nullable=False),
+    Column("close", Double, nullable=False),
+    Column("volume", BigInteger, nullable=False),
+    Column("provider", Text, nullable=False),
+    loaded_at(),
+    Index("daily_prices_date_idx", "date"),
+    schema=RAW_SCHEMA,
+)
+
+raw_corporate_actions = Table(
+    "corporate_actions",
+    metadata,
+    Column("symbol", Text, primary_key=True),
+    Column("ex_date", Date, primary_key=True),
+    Column(
+        "split_ratio",
+        Double,
+        nullable=False,
+        server_default=text("1.0"),
+        comment="New shares per old share: 4.0 for a 4-for-1 split, 1.0 when there is no split.",
+    ),
+    Column("cash_dividend", Double, nullable=False, server_default=text("0.0")),
+    Column("provider", Text, nullable=False),
+    loaded_at(),
+    Index("corporate_actions_ex_date_idx", "ex_date"),
+    schema=RAW_SCHEMA,
+)
+
+raw_stocks = Table(
+    "stocks",
+    metadata,
+    Column("symbol", Text, primary_key=True),
+    Column("name", Text),
+    Column("sector", Text),
+    Column("industry", Text),
+    Column("market_cap", Double),
+    Column("currency", Text),
+    Column("exchange", Text),
+    Column("provider", Text, nullable=False),
+    Column("is_synthetic", Boolean, nullable=False),
+    loaded_at(),
+    Column(
+        "sector_as_given",
+        Text,
+        comment="The sector as the provider wrote it, before it was mapped to today's GICS name.",
+    ),
+    schema=RAW_SCHEMA,
+)
+
+raw_quarantined_rows = Table(
+    "quarantined_rows",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("dataset", Text, nullable=False),
+    Column("partition_key", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("symbol", Text),
+    Column("date", Date),
+    Column("source", Text),
+    Column("source_row", Integer),
+    Column("rule", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("record", JSONB),
+    loaded_at(),
+    Index("quarantined_rows_dataset_date_idx", "dataset", "date"),
+    comment="Rows set aside on the way in, with the rule they broke; nothing a provider returned is "
+    "silently dropped.",
+    schema=RAW_SCHEMA,
+)
+
+# --- products: what the product assets write (orchestration/products) and the API serves (serving/) -------
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("model_name", Text, primary_key=True),
+    Column("family", Text, nullable=False),
+    Column("version", Text, primary_key=True),
+    Column(
+        "alias",
+        Text,
+        CheckConstraint("alias in ('champion', 'challenger')", name="model_versions_alias_check"),
+        comment="'champion', 'challenger', or null once a newer version took the alias.",
+    ),
+    Column("run_id", Text, nullable=False),
+    Column("run_url", Text, nullable=False),
+    Column("evaluation_start", Date, nullable=False),
+    Column("evaluation_end", Date, nullable=False),
+    Column(
+        "metrics",
+        JSONB,
+        nullable=False,
+        comment="The same names for every family: ic, rank_ic, icir, rank_icir, hit_rate, "
+        "top_decile_return, ...",
+    ),
+    Column("promotion_reason", Text, nullable=False),
+    Column("dataset_fingerprint", Text, nullable=False),
+    Column("data_source", Text, nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("model_versions_alias_idx", "model_name", "alias", unique=True),
+    comment="The registered model versions the products were made with, and their walk-forward metrics; "
+    "the API's models endpoint reads this table, never MLflow at request time.",
+    schema=PRODUCTS_SCHEMA,
+)
+
+recommendations = Table(
+    "recommendations",
+    metadata,
+    Column("date", Date, primary_key=True),
+    Column("symbol", Text, primary_key=True),
+    Column("score", Double, nullable=False),
+    Column("rank", Integer, nullable=False, comment="1 is the best; contiguous within a date."),
+    Column(
+        "percentile",
+        Double,
+        nullable=False,
+        comment="Share of the date's symbols scored at or below this one, in (0, 1].",
+    ),
+    Column("expected_excess_return", Double, nullable=False),
+    Column("confidence", Double, nullable=False),
+    Column(
+        "action",
+        Text,
+        CheckConstraint("action in ('buy', 'hold', 'sell')", name="recommendations_action_check"),
+        nullable=False,
+    ),
+    Column(
+        "top_contributions",
+        JSONB,
+        nullable=False,
+        comment='[{"feature": "rsi_14", "value": 71.2, "contribution": 0.0013}, ...], largest '
+        "|contribution| first.",
+    ),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("data_date", Date, nullable=False),
+    Column("data_source", Text, nullable=False),
+    created_at(),
+    Index("recommendations_symbol_date_idx", "symbol", "date"),
+    Index("recommendations_date_rank_idx", "date", "rank"),
+    comment="Daily recommendations, one row per symbol per date; re-running a date replaces its rows.",
+    schema=PRODUCTS_SCHEMA,
+)
+
+forecasts = Table(
+    "forecasts",
+    metadata,
+    Column("data_date", Date, primary_key=True),
+    Column("symbol", Text, primary_key=True),
+    Column("target_date", Date, primary_key=True),
+    Column("step", Integer, nullable=False, comment="Trading days ahead of data_date, 1..horizon."),
+    Column("predicted_close", Double, nullable=False),
+    Column("lower_close", Double, nullable=False),
+    Column("upper_close", Double, nullable=False),
+    Column("interval_width", Double, nullable=False),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("data_source", Text, nullable=False),
+    created_at(),
+    Index("forecasts_symbol_data_date_idx", "symbol", "data_date"),
+    comment="Prophet's forecast of the close for the next trading days, with its interval; one row per "
+    "forecast target date of each symbol, per data date the forecast was made on.",
+    schema=PRODUCTS_SCHEMA,
+)
+
+# The backtest's metrics, in the order of stockyard.analytics.backtest.BacktestMetrics: columns for the API.
+BACKTEST_METRICS = (
+    "annual_return",
+    "annual_volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "turnover",
+    "hit_rate",
+    "benchmark_annual_return",
+    "excess_annual_return",
+)
+
+backtests = Table(
+    "backtests",
+    metadata,
+    Column("backtest_id", BigInteger, primary_key=True),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("run_id", Text, nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("top_k", Integer, nullable=False),
+    Column("rebalance_days", Integer, nullable=False),
+    Column("cost_bps", Double, nullable=False),
+    *(Column(name, Double, nullable=False) for name in BACKTEST_METRICS),
+    Column("data_date", Date, nullable=False),
+    Column("data_source", Text, nullable=False),
+    created_at(),
+    Index("backtests_model_idx", "model_name", "model_version", "created_at"),
+    comment="Backtests of the top-k strategy on a model version's scores; metrics as columns for the API.",
+    schema=PRODUCTS_SCHEMA,
+)
+
+backtest_equity = Table(
+    "backtest_equity",
+    metadata,
+    Column(
+        "backtest_id",
+        BigInteger,
+        ForeignKey(backtests.c.backtest_id, ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("date", Date, primary_key=True),
+    Column("strategy_value", Double, nullable=False),
+    Column("benchmark_value", Double, nullable=False),
+    comment="The daily values of a backtest's strategy and benchmark (both start at 1.0).",
+    schema=PRODUCTS_SCHEMA,
+)
+
+backtest_positions = Table(
+    "backtest_positions",
+    metadata,
+    Column(
+        "backtest_id",
+        BigInteger,
+        ForeignKey(backtests.c.backtest_id, ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("rebalance_date", Date, primary_key=True),
+    Column("symbol", Text, primary_key=True),
+    Column("weight", Double, nullable=False),
+    Index("backtest_positions_symbol_idx", "symbol", "backtest_id"),
+    comment="What the backtest held after each rebalance, for a stock's backtest context.",
+    schema=PRODUCTS_SCHEMA,
+)
+
+signal_health = Table(
+    "signal_health",
+    metadata,
+    Column("date", Date, nullable=False),
+    Column("model_name", Text, nullable=False),
+    Column(
+        "model_version", Text, nullable=False, comment="The version that made that date's recommendations."
+    ),
+    Column("horizon_days", Integer, nullable=False),
+    Column("realized_rank_ic", Double),
+    Column("top_decile_return", Double),
+    Column("rolling_rank_ic", Double),
+    Column("symbols", Integer, nullable=False),
+    Column("data_source", Text, nullable=False),
+    PrimaryKeyConstraint("model_name", "date"),
+    comment="Realized signal health: per recommendation date whose horizon has passed, how the scores did.",
+    schema=PRODUCTS_SCHEMA,
+)
+
+
+def written_columns(
+    table: Table, *, leaving: tuple[str, ...] = ("loaded_at", "created_at")
+) -> tuple[str, ...]:
+    """The columns of `table` a writer fills, in table order: all but those `leaving` to their defaults."""
+    return tuple(column.name for column in table.columns if column.name not in leaving)
