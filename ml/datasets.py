@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ml.config import DatasetConfig
+from stockyard.features import stock_features
 
 FEATURES_TABLE = "marts.fct_stock_features"
 FORWARD_RETURNS_TABLE = "marts.fct_forward_returns"
@@ -29,8 +30,9 @@ PRICES_TABLE = "marts.fct_daily_prices"
 
 BOOKKEEPING_COLUMNS = ("symbol", "date", "history_days", "loaded_at")
 # Price levels in back-adjusted dollars: a later split or dividend rescales them, so their value on a date
-# carries news from after it. They enter as ratios to the adjusted close of the same date instead.
-PRICE_LEVEL_COLUMNS = ("macd", "macd_signal", "atr_14")
+# carries news from after it. They enter as ratios to the adjusted close of the same date instead. The
+# model's yml marks them (stockyard.features).
+PRICE_LEVEL_COLUMNS = tuple(feature.name for feature in stock_features() if feature.price_level)
 EXCLUDED_COLUMNS = frozenset(BOOKKEEPING_COLUMNS + PRICE_LEVEL_COLUMNS)
 NUMERIC_TYPES = ("double precision", "real", "numeric", "integer", "bigint", "smallint")
 

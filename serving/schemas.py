@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from stockyard.features import served_features
 
 
 class Adjustment(StrEnum):
@@ -361,29 +363,19 @@ class Models(ModelProvenance):
 # --- analysis -------------------------------------------------------------------------------------------
 
 
-class Indicators(BaseModel):
-    date: dt.date
-    return_1d: float | None
-    return_5d: float | None
-    return_21d: float | None
-    return_63d: float | None
-    return_252d: float | None
-    momentum_12_1: float | None
-    volatility_21d: float | None
-    volatility_63d: float | None
-    close_to_sma_20: float | None
-    close_to_sma_50: float | None
-    close_to_sma_200: float | None
-    macd: float | None
-    macd_signal: float | None
-    rsi_14: float | None
-    bollinger_percent_b: float | None
-    atr_14: float | None
-    volume_zscore_20d: float | None
-    distance_from_52w_high: float | None
-    distance_from_52w_low: float | None
-    beta_63d: float | None
-    correlation_63d: float | None
+# The date, then a nullable float per feature the features mart's yml marks served (stockyard.features), in
+# its order: built once at import. mypy sees the one field every feature list has.
+if TYPE_CHECKING:
+
+    class Indicators(BaseModel):
+        date: dt.date
+
+else:
+    Indicators = create_model(
+        "Indicators",
+        date=(dt.date, ...),
+        **dict.fromkeys(served_features(), (float | None, ...)),
+    )
 
 
 class ForecastPoint(BaseModel):

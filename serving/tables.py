@@ -40,6 +40,8 @@ __all__ = [
     "recommendations",
 ]
 
+from stockyard.features import served_features
+
 metadata = MetaData()
 
 dim_stocks = Table(
@@ -104,30 +106,8 @@ fct_sector_daily = Table(
     schema="marts",
 )
 
-# The indicators the API shows, in the order it shows them.
-INDICATOR_COLUMNS = (
-    "return_1d",
-    "return_5d",
-    "return_21d",
-    "return_63d",
-    "return_252d",
-    "momentum_12_1",
-    "volatility_21d",
-    "volatility_63d",
-    "close_to_sma_20",
-    "close_to_sma_50",
-    "close_to_sma_200",
-    "macd",
-    "macd_signal",
-    "rsi_14",
-    "bollinger_percent_b",
-    "atr_14",
-    "volume_zscore_20d",
-    "distance_from_52w_high",
-    "distance_from_52w_low",
-    "beta_63d",
-    "correlation_63d",
-)
+# The indicators the API shows, in the order it shows them: the features the model's yml marks served.
+INDICATOR_COLUMNS = served_features()
 
 fct_stock_features = Table(
     "fct_stock_features",

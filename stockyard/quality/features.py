@@ -16,7 +16,6 @@ Duplicated rows block, and so do rows missing inside the window: the symbol's tr
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +25,8 @@ from typing import LiteralString
 import pandas as pd
 import psycopg
 
+from stockyard.features import KEY_COLUMNS as FEATURE_KEY_COLUMNS
+from stockyard.features import stock_features
 from stockyard.quality import expectations as expect
 from stockyard.quality import rules
 from stockyard.quality.frames import read_frame
@@ -33,8 +34,6 @@ from stockyard.quality.results import Finding, QualityResult, Severity, Window
 from stockyard.quality.suite import SAMPLE_ROWS, Rule, run_suite
 
 FEATURES_TABLE = "marts.fct_stock_features"
-# Room for floating-point rounding at bounds the definitions reach exactly.
-EPSILON = 1e-9
 # The window of the market-relative features (beta_63d, correlation_63d), in daily returns.
 MARKET_DAYS = 63
 # The calendar days holding MARKET_DAYS trading days (about 91), with ample room for holidays and closures.
@@ -58,41 +57,18 @@ class FeatureSpec:
     needs_market_moves: bool = False
 
 
-# Warm-ups follow dbt_project/models/marts/fct_stock_features.sql: a return over n days needs n + 1 closes,
-# a Wilder average over 14 moves 15 closes, MACD's signal 26 + 9 - 1 days.
+# The model's yml states each feature's warm-up and range (stockyard.features).
 FEATURES: dict[str, FeatureSpec] = {
-    "return_1d": FeatureSpec(2, low=-1.0, strict_low=True),
-    "return_5d": FeatureSpec(6, low=-1.0, strict_low=True),
-    "return_21d": FeatureSpec(22, low=-1.0, strict_low=True),
-    "return_63d": FeatureSpec(64, low=-1.0, strict_low=True),
-    "return_252d": FeatureSpec(253, low=-1.0, strict_low=True),
-    "log_return_1d": FeatureSpec(2),
-    "momentum_12_1": FeatureSpec(253, low=-1.0, strict_low=True),
-    "volatility_21d": FeatureSpec(22, low=0.0),
-    "volatility_63d": FeatureSpec(64, low=0.0),
-    "close_to_sma_5": FeatureSpec(5, low=0.0, strict_low=True),
-    "close_to_sma_10": FeatureSpec(10, low=0.0, strict_low=True),
-    "close_to_sma_20": FeatureSpec(20, low=0.0, strict_low=True),
-    "close_to_sma_50": FeatureSpec(50, low=0.0, strict_low=True),
-    "close_to_sma_200": FeatureSpec(200, low=0.0, strict_low=True),
-    "macd": FeatureSpec(26),
-    "macd_signal": FeatureSpec(34),
-    "rsi_14": FeatureSpec(15, low=0.0, high=100.0),
-    # Over 20 points no value is more than sqrt(19) population standard deviations from their mean...
-    "bollinger_percent_b": FeatureSpec(
-        20, low=0.5 - math.sqrt(19) / 4 - EPSILON, high=0.5 + math.sqrt(19) / 4 + EPSILON
-    ),
-    "atr_14": FeatureSpec(15, low=0.0),
-    # ...and none more than 19 / sqrt(20) sample standard deviations.
-    "volume_zscore_20d": FeatureSpec(
-        20, low=-19 / math.sqrt(20) - EPSILON, high=19 / math.sqrt(20) + EPSILON
-    ),
-    "distance_from_52w_high": FeatureSpec(252, low=-1.0, high=EPSILON, strict_low=True),
-    "distance_from_52w_low": FeatureSpec(252, low=-EPSILON),
-    "beta_63d": FeatureSpec(64, needs_market_moves=True),
-    "correlation_63d": FeatureSpec(64, low=-1.0 - EPSILON, high=1.0 + EPSILON, needs_market_moves=True),
+    feature.name: FeatureSpec(
+        feature.warmup,
+        low=feature.low,
+        high=feature.high,
+        strict_low=feature.strict_low,
+        needs_market_moves=feature.needs_market_moves,
+    )
+    for feature in stock_features()
 }
-KEY_COLUMNS = ["symbol", "date", "history_days"]
+KEY_COLUMNS = list(FEATURE_KEY_COLUMNS)
 
 
 def feature_specs(columns: set[str]) -> dict[str, FeatureSpec]:

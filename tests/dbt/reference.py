@@ -9,24 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from stockyard.features import ranked_features
 from tests.dbt.synthetic_market import RawMarket
 
-RANKED_FEATURES = (
-    "return_5d",
-    "return_21d",
-    "return_63d",
-    "return_252d",
-    "momentum_12_1",
-    "volatility_21d",
-    "volatility_63d",
-    "close_to_sma_50",
-    "close_to_sma_200",
-    "rsi_14",
-    "bollinger_percent_b",
-    "volume_zscore_20d",
-    "distance_from_52w_high",
-    "beta_63d",
-)
+RANKED_FEATURES = ranked_features()
 YEAR = 252
 
 

@@ -17,6 +17,10 @@
     than sweeping windows through all of them: a year per row written against a year per symbol. Symbols whose
     history the run restates are swept all the same. -#}
 {%- set gathers_lookback = restates_history and window.calendar_days <= 7 %}
+{#- The windows of the returns (return_<days>d) and of the moving averages (close_to_sma_<days>), in trading
+    days: each feature's trailing statistic and its column are made from them. -#}
+{%- set return_days = [5, 21, 63, 252] %}
+{%- set sma_days = [5, 10, 20, 50, 200] %}
 {#- What each feature is computed from: the row's own values, and statistics of its trailing trading days,
     (name, aggregate, arguments, days), see trailing_statistic. -#}
 {%- set row_columns = [
@@ -24,10 +28,10 @@
     'ema_12', 'ema_26', 'macd_signal', 'avg_gain_14', 'avg_loss_14', 'atr_14',
 ] %}
 {%- set trailing_statistics = [] %}
-{%- for days in [5, 21, 63, 252] %}
+{%- for days in return_days %}
     {%- do trailing_statistics.append(('adj_close_' ~ days ~ 'd_ago', 'lag', 'adj_close', days)) %}
 {%- endfor %}
-{%- for days in [5, 10, 20, 50, 200] %}
+{%- for days in sma_days %}
     {%- do trailing_statistics.append(('sma_' ~ days, 'avg', 'adj_close_numeric', days)) %}
 {%- endfor %}
 {%- do trailing_statistics.extend([
@@ -216,7 +220,7 @@ features as (
         rolling_statistics.date,
         rolling_statistics.history_days,
         rolling_statistics.return_1d,
-        {%- for days in [5, 21, 63, 252] %}
+        {%- for days in return_days %}
         rolling_statistics.adj_close / rolling_statistics.adj_close_{{ days }}d_ago - 1 as return_{{ days }}d,
         {%- endfor %}
         rolling_statistics.log_return_1d,
@@ -228,7 +232,7 @@ features as (
         case
             when rolling_statistics.history_days > 63 then sqrt(252) * rolling_statistics.log_return_stddev_63d
         end as volatility_63d,
-        {%- for days in [5, 10, 20, 50, 200] %}
+        {%- for days in sma_days %}
         case
             when rolling_statistics.history_days >= {{ days }}
                 then rolling_statistics.adj_close / rolling_statistics.sma_{{ days }}
