@@ -45,8 +45,8 @@ from serving.repositories.prices import price_series
 from serving.schemas import Adjustment, Interval
 from stockyard import warehouse
 from stockyard.api_cache import purge_api_cache
+from stockyard.endpoints import dbt_pointed_at
 from stockyard.marketdata.sample import SampleProvider
-from stockyard.services import dbt_pointed_at
 from stockyard.settings import PROJECT_ROOT
 
 START, END = date(2023, 1, 3), date(2023, 12, 29)
@@ -287,7 +287,7 @@ def part_b(database_url: str, redis_url: str) -> None:
     }
     # Both as they run by default (the API logs each request at info), one worker each.
     api = subprocess.Popen(
-        [sys.executable, "-m", "stockyard.cli", "serve", "--port", str(api_port), "--workers", "1"],
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(api_port), "--workers", "1"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

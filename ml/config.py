@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from stockyard.services import resolve_endpoints
+from stockyard.endpoints import resolve_endpoints
 from stockyard.settings import Settings
 
 

@@ -14,8 +14,8 @@ from orchestration.products.assets import RECOMMENDATIONS, build_product_assets
 from orchestration.quality.checks import build_quality_checks, build_recommendation_check
 from orchestration.resources import ApiCacheResource, MarketDataResource, MLflowResource, WarehouseResource
 from orchestration.transformation.assets import build_dbt_assets, dbt_cli, dbt_project
+from stockyard.endpoints import resolve_endpoints
 from stockyard.product_settings import ProductSettings
-from stockyard.services import resolve_endpoints
 from stockyard.settings import Settings, get_settings
 
 EXECUTOR = dg.multiprocess_executor.configured(

@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stockyard.api_cache import API_CACHE_PREFIX
 from stockyard.api_role import API_ROLE, api_role_url
-from stockyard.services import resolve_endpoints
+from stockyard.endpoints import resolve_endpoints
 from stockyard.settings import get_settings
 
 

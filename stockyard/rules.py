@@ -1,5 +1,6 @@
 """The rule vocabulary shared by the loader's quarantine and the quality suites, and the load-time rules that
-the loader does not have yet. Light on purpose (no Great Expectations): `schema.validate_bars` may import it.
+the loader does not have yet. Light on purpose (no Great Expectations), and in neither package, so that
+`marketdata.schema.validate_bars` and `quality` (which reads market data) both import it without a cycle.
 """
 
 from __future__ import annotations

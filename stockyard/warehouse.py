@@ -21,6 +21,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from stockyard import rules
 from stockyard.db.catalogue import (
     raw_corporate_actions,
     raw_daily_prices,
@@ -30,7 +31,6 @@ from stockyard.db.catalogue import (
 )
 from stockyard.marketdata.base import MarketDataProvider
 from stockyard.marketdata.schema import History, SymbolFailure
-from stockyard.quality import rules
 
 T = TypeVar("T")
 

@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from cli.services import ensure_services
 from stockyard.db.migrate import upgrade
-from stockyard.services import ensure_services
 from stockyard.settings import Settings
 
 

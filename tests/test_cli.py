@@ -17,13 +17,14 @@ import psycopg
 import pytest
 from mlflow import MlflowClient
 
+from cli.main import api_beside
+from cli.services import port_open
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
 from serving.settings import get_api_settings
-from stockyard.cli import api_beside
-from stockyard.services import port_open, sibling_database_url
+from stockyard.endpoints import sibling_database_url
 from tests.conftest import throwaway_database, wait_until_ready
 
-STOCKYARD = [sys.executable, "-m", "stockyard.cli"]
+STOCKYARD = [sys.executable, "-m", "cli.main"]
 # Walk-forward and models sized for the 112 trading days and 12 symbols of the whole-graph test.
 SMALL_TRAINING = {
     "STOCKYARD_ML_FOLDS": "2",

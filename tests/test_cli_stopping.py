@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from stockyard.services import port_open
+from cli.services import port_open
 from tests.conftest import throwaway_database, wait_until_ready
 from tests.test_cli import STOCKYARD, free_port
 

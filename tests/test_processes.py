@@ -1,4 +1,4 @@
-"""stockyard.processes on small process trees: what a command starts ends with it, whichever way it ends."""
+"""cli.processes on small process trees: what a command starts ends with it, whichever way it ends."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from stockyard import processes
+from cli import processes
 
 PYTHON = sys.executable
 
@@ -69,7 +69,7 @@ def test_a_stop_signal_to_the_command_alone_stops_its_children_and_theirs(
         f"""
         import os, sys
         from pathlib import Path
-        from stockyard import processes
+        from cli import processes
         with processes.stop_signals_raise():
             try:
                 processes.run({tree(pids)!r}, env=os.environ, cwd=Path.cwd())
@@ -94,7 +94,7 @@ def test_children_stop_when_the_command_is_killed(tmp_path: Path) -> None:
         f"""
         import os, time
         from pathlib import Path
-        from stockyard import processes
+        from cli import processes
         processes.start({python("import time; time.sleep(600)")!r}, env=os.environ, cwd=Path.cwd())
         open({str(pids)!r}, "w").write(" ")
         time.sleep(600)

@@ -18,12 +18,12 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from orchestration.ingestion.assets import RAW_CORPORATE_ACTIONS, RAW_DAILY_PRICES, STOCK_UNIVERSE
 from orchestration.partitions import window_dates
 from orchestration.resources import ApiCacheResource, WarehouseResource
-from stockyard.services import dbt_pointed_at
+from stockyard.endpoints import dbt_pointed_at
 from stockyard.settings import PROJECT_ROOT
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # dbt's command line as installed beside this Python, whether or not the environment's bin folder is on PATH:
-# stockyard-dbt, which does not parse the whole project again for each window (stockyard/dbt_cli.py).
+# stockyard-dbt, which does not parse the whole project again for each window (cli/dbt_cli.py).
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "stockyard-dbt")
 INCREMENTAL = "config.materialized:incremental"
 # Models and their data tests. Unit tests check SQL logic on fixed rows, not the data, so they run in CI

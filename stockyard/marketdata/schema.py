@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from stockyard.quality.rules import DUPLICATE_IDENTICAL, DUPLICATE_ROW, non_trading_day
+from stockyard.rules import DUPLICATE_IDENTICAL, DUPLICATE_ROW, non_trading_day
 
 BAR_COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume"]
 ACTION_COLUMNS = ["symbol", "ex_date", "split_ratio", "cash_dividend"]

@@ -25,10 +25,10 @@ from typing import LiteralString
 import pandas as pd
 import psycopg
 
+from stockyard import rules
 from stockyard.features import KEY_COLUMNS as FEATURE_KEY_COLUMNS
 from stockyard.features import stock_features
 from stockyard.quality import expectations as expect
-from stockyard.quality import rules
 from stockyard.quality.frames import read_frame
 from stockyard.quality.results import Finding, QualityResult, Severity, Window
 from stockyard.quality.suite import SAMPLE_ROWS, Rule, run_suite

@@ -19,9 +19,9 @@ import pandas as pd
 import psycopg
 import pyarrow as pa
 
+from stockyard import rules
 from stockyard.calendar import trading_days
 from stockyard.quality import expectations as expect
-from stockyard.quality import rules
 from stockyard.quality.frames import read_frame
 from stockyard.quality.results import QualityResult, Quarantine, Severity, Window
 from stockyard.quality.settings import QualitySettings

@@ -10,8 +10,8 @@ from typing import LiteralString
 import pandas as pd
 import psycopg
 
+from stockyard import rules
 from stockyard.quality import expectations as expect
-from stockyard.quality import rules
 from stockyard.quality.results import QualityResult, Severity, Window
 from stockyard.quality.suite import Rule, run_suite
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stockyard.quality.rules import DUPLICATE_IDENTICAL
+from stockyard.rules import DUPLICATE_IDENTICAL
 
 
 class Severity(StrEnum):

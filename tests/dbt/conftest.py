@@ -1,7 +1,7 @@
 """The dbt project built on a small synthetic market in throwaway databases.
 
 One full `dbt build` is shared by the whole session (`built_warehouse`); dbt runs in-process, through the
-same command line as the Dagster assets (stockyard.dbt_cli), pointed at a database by the STOCKYARD_PG_*
+same command line as the Dagster assets (cli.dbt_cli), pointed at a database by the STOCKYARD_PG_*
 variables profiles.yml reads.
 """
 
@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from dbt.cli.main import dbtRunnerResult
 
-from stockyard import dbt_cli, warehouse
-from stockyard.services import dbt_pointed_at
+from cli import dbt_cli
+from stockyard import warehouse
+from stockyard.endpoints import dbt_pointed_at
 from stockyard.settings import PROJECT_ROOT
 from tests.conftest import throwaway_database
 from tests.dbt.synthetic_market import RawMarket, generate_market

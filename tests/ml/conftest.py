@@ -21,9 +21,9 @@ import pytest
 from ml.config import DatasetConfig, TrackingConfig, WalkForwardConfig
 from ml.datasets import TARGET, Dataset, DateWindow, load_dataset, prepare_frame
 from stockyard import warehouse
+from stockyard.endpoints import sibling_database_url
 from stockyard.marketdata.sample import SampleProvider
 from stockyard.marketdata.schema import History
-from stockyard.services import sibling_database_url
 from tests.conftest import throwaway_database
 from tests.dbt.conftest import run_dbt
 

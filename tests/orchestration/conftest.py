@@ -20,8 +20,8 @@ from ml.config import MLSettings
 from orchestration.ml.assets import build_ml_assets
 from orchestration.resources import ApiCacheResource, MLflowResource, WarehouseResource
 from stockyard import warehouse
+from stockyard.endpoints import sibling_database_url
 from stockyard.marketdata.sample import SampleProvider
-from stockyard.services import sibling_database_url
 from tests.conftest import throwaway_database
 from tests.ml.conftest import dbt_build
 

@@ -14,7 +14,7 @@ from ml.datasets import Dataset
 from ml.recommendations import Champion, load_champion
 from ml.tracking import configure_tracking
 from ml.training import TrainingResult, train_xgboost
-from stockyard.services import sibling_database_url
+from stockyard.endpoints import sibling_database_url
 from tests.conftest import throwaway_database
 from tests.ml.conftest import synthetic_dataset
 

@@ -14,8 +14,8 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
+from stockyard import rules
 from stockyard.marketdata.base import MarketDataProvider
-from stockyard.quality import rules
 
 # Bars in a row that repeat the bar before them in a stale-repeats defect.
 STALE_DAYS = 3

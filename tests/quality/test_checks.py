@@ -19,14 +19,14 @@ from orchestration.ingestion.assets import RAW_DAILY_PRICES, build_price_assets,
 from orchestration.partitions import trading_day_partitions
 from orchestration.quality.checks import build_quality_checks
 from orchestration.resources import MarketDataResource, WarehouseResource
+from stockyard import rules
 from stockyard.marketdata.base import MarketDataProvider
 from stockyard.marketdata.chain import FallbackChain
-from stockyard.quality import rules
-from stockyard.quality.defects import Defect, DefectInjectingProvider, DefectKind
 from stockyard.quality.settings import QualitySettings
 from stockyard.settings import Settings
 from tests.conftest import throwaway_database
 from tests.quality.conftest import DEFECT_DAY, HISTORY_START, N_SYMBOLS, WINDOW, accounted_rows, returned_rows
+from tests.quality.defects import Defect, DefectInjectingProvider, DefectKind
 from tests.quality.features_table import SESSIONS, create_table, features_table, still_market_table
 
 PARTITIONS = trading_day_partitions(HISTORY_START)

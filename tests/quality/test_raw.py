@@ -15,11 +15,10 @@ import pandas as pd
 import psycopg
 import pytest
 
+from stockyard import rules
 from stockyard.calendar import trading_days
 from stockyard.marketdata.sample import SampleProvider
 from stockyard.marketdata.schema import validate_bars
-from stockyard.quality import rules
-from stockyard.quality.defects import CAUGHT_BY, STALE_DAYS, Defect, DefectInjectingProvider, DefectKind
 from stockyard.quality.metadata import check_metadata
 from stockyard.quality.raw import (
     check_action_rows,
@@ -32,6 +31,7 @@ from stockyard.quality.results import Severity, Window
 from stockyard.quality.settings import QualitySettings
 from stockyard.quality.suite import run_suite
 from tests.quality.conftest import DEFECT_DAY, WINDOW, accounted_rows, load_window, returned_rows
+from tests.quality.defects import CAUGHT_BY, STALE_DAYS, Defect, DefectInjectingProvider, DefectKind
 
 STRICT = QualitySettings(max_quarantined_share=0.0, max_daily_move=0.5, reconciliation_tolerance=0.01)
 PRESIDENTS_DAY = date(2024, 2, 19)

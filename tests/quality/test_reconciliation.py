@@ -8,9 +8,9 @@ import pytest
 
 from stockyard.calendar import trading_days
 from stockyard.marketdata.sample import SampleProvider
-from stockyard.quality.defects import Defect, DefectInjectingProvider, DefectKind
 from stockyard.quality.reconciliation import reconcile_closes
 from tests.quality.conftest import DEFECT_DAY, WINDOW
+from tests.quality.defects import Defect, DefectInjectingProvider, DefectKind
 
 
 def test_agreeing_providers_pass(

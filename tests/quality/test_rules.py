@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stockyard.quality.rules import non_trading_day
+from stockyard.rules import non_trading_day
 
 
 def test_weekends_and_holidays_are_not_trading_days() -> None:

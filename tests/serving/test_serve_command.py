@@ -58,7 +58,7 @@ def test_serve_answers_logs_json_and_stops_gracefully(
         "STOCKYARD_API_CACHE_PREFIX": f"{SESSION_CACHE_PREFIX}:serve",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "stockyard.cli", "serve", "--port", str(port), "--workers", "2"],
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -123,7 +123,7 @@ def test_serve_says_when_it_cannot_set_up_the_api_role(redis_url: str) -> None:
                 "REDIS_URL": redis_url,
             }
             result = subprocess.run(
-                [sys.executable, "-m", "stockyard.cli", "serve", "--port", str(free_port())],
+                [sys.executable, "-m", "cli.main", "serve", "--port", str(free_port())],
                 env=env,
                 capture_output=True,
                 text=True,

@@ -9,14 +9,8 @@ import pytest
 import redis
 import yaml
 
-from stockyard.services import (
-    REDIS_EVICTION_POLICY,
-    REDIS_MAXMEMORY,
-    EmbeddedServices,
-    Endpoints,
-    resolve_endpoints,
-    sibling_database_url,
-)
+from cli.services import REDIS_EVICTION_POLICY, REDIS_MAXMEMORY, EmbeddedServices
+from stockyard.endpoints import Endpoints, resolve_endpoints, sibling_database_url
 from stockyard.settings import PROJECT_ROOT, Settings
 
 
