@@ -22,7 +22,7 @@ from cli.services import port_open
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
 from serving.settings import get_api_settings
 from stockyard.endpoints import sibling_database_url
-from tests.conftest import throwaway_database, wait_until_ready
+from tests.support import throwaway_database, wait_until_ready
 
 STOCKYARD = [sys.executable, "-m", "cli.main"]
 # Walk-forward and models sized for the 112 trading days and 12 symbols of the whole-graph test.

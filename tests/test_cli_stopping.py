@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from cli.services import port_open
-from tests.conftest import throwaway_database, wait_until_ready
+from tests.support import throwaway_database, wait_until_ready
 from tests.test_cli import STOCKYARD, free_port
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dbt.conftest import run_dbt
+from tests.dbt.support import run_dbt
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,9 @@ import pandas as pd
 import psycopg
 import pytest
 
-from tests.conftest import throwaway_database
-from tests.dbt.conftest import invoke_dbt, load_raw_market, run_dbt
+from tests.dbt.support import invoke_dbt, load_raw_market, run_dbt
 from tests.dbt.synthetic_market import RawMarket
+from tests.support import throwaway_database
 
 pytestmark = pytest.mark.slow
 

@@ -25,7 +25,7 @@ from ml.datasets import (
 )
 from stockyard import warehouse
 from stockyard.marketdata.schema import History
-from tests.ml.conftest import MARKET_END, MARKET_START, build_market, random_walk_provider, read_dataset
+from tests.ml.support import MARKET_END, MARKET_START, build_market, random_walk_provider, read_dataset
 
 
 def test_normalization_uses_each_dates_own_cross_section() -> None:

@@ -15,7 +15,7 @@ from ml.metrics import daily_ic
 from ml.models.lstm_model import LSTMModel
 from ml.models.xgboost_model import XGBoostModel
 from ml.splits import walk_forward_splits
-from tests.ml.conftest import synthetic_dataset
+from tests.ml.support import synthetic_dataset
 
 SPLIT = walk_forward_splits(
     synthetic_dataset().dataset.labelled_dates,

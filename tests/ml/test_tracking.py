@@ -11,7 +11,7 @@ import pytest
 from ml.config import MLSettings, TrackingConfig
 from ml.tracking import ensure_tracking_database, ui_command
 from stockyard.settings import Settings
-from tests.conftest import throwaway_database
+from tests.support import throwaway_database
 
 
 def test_default_store_is_the_mlflow_database_beside_the_warehouse(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from ml.models.xgboost_model import XGBoostModel
 from ml.promotion import PromotionRule
 from ml.training import TrainingResult, train_lstm, train_prophet, train_xgboost, walk_forward
 from stockyard.calendar import trading_days
-from tests.ml.conftest import WALK_FORWARD, read_dataset
+from tests.ml.support import WALK_FORWARD, read_dataset
 
 XGBOOST = XGBoostConfig(n_estimators=100, n_jobs=1)
 LSTM = LSTMConfig(

@@ -21,7 +21,7 @@ from orchestration.partitions import trading_day_partitions
 from orchestration.quality.checks import FEATURE_CHECK, build_feature_check
 from orchestration.stages import plan_stages
 from stockyard.settings import Settings
-from tests.orchestration.conftest import (
+from tests.orchestration.support import (
     FAMILIES,
     FEATURES,
     MARKET_END,

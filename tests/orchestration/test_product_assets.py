@@ -33,7 +33,7 @@ from orchestration.stages import plan_stages
 from stockyard.api_cache import generation_key
 from stockyard.product_settings import ProductSettings
 from stockyard.settings import Settings
-from tests.orchestration.conftest import (
+from tests.orchestration.support import (
     FEATURES,
     MARKET_START,
     SMALL,

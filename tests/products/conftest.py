@@ -15,8 +15,8 @@ from ml.recommendations import Champion, load_champion
 from ml.tracking import configure_tracking
 from ml.training import TrainingResult, train_xgboost
 from stockyard.endpoints import sibling_database_url
-from tests.conftest import throwaway_database
-from tests.ml.conftest import synthetic_dataset
+from tests.ml.support import synthetic_dataset
+from tests.support import throwaway_database
 
 XGBOOST = XGBoostConfig(n_estimators=40, early_stopping_rounds=10, n_jobs=1)
 WALK_FORWARD = WalkForwardConfig(n_folds=2, test_days=60, validation_days=30, min_train_days=120)

@@ -24,10 +24,10 @@ from stockyard.marketdata.base import MarketDataProvider
 from stockyard.marketdata.chain import FallbackChain
 from stockyard.quality.settings import QualitySettings
 from stockyard.settings import Settings
-from tests.conftest import throwaway_database
-from tests.quality.conftest import DEFECT_DAY, HISTORY_START, N_SYMBOLS, WINDOW, accounted_rows, returned_rows
 from tests.quality.defects import Defect, DefectInjectingProvider, DefectKind
 from tests.quality.features_table import SESSIONS, create_table, features_table, still_market_table
+from tests.quality.support import DEFECT_DAY, HISTORY_START, N_SYMBOLS, WINDOW, accounted_rows, returned_rows
+from tests.support import throwaway_database
 
 PARTITIONS = trading_day_partitions(HISTORY_START)
 PRICE_ASSETS = build_price_assets(PARTITIONS)

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from stockyard.quality.features import check_features
-from tests.conftest import throwaway_database
 from tests.quality.features_table import SESSIONS, WINDOW, create_table, features_table, still_market_table
+from tests.support import throwaway_database
 
 
 @pytest.fixture(scope="module")

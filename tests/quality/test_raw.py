@@ -30,8 +30,8 @@ from stockyard.quality.raw import (
 from stockyard.quality.results import Severity, Window
 from stockyard.quality.settings import QualitySettings
 from stockyard.quality.suite import run_suite
-from tests.quality.conftest import DEFECT_DAY, WINDOW, accounted_rows, load_window, returned_rows
 from tests.quality.defects import CAUGHT_BY, STALE_DAYS, Defect, DefectInjectingProvider, DefectKind
+from tests.quality.support import DEFECT_DAY, WINDOW, accounted_rows, load_window, returned_rows
 
 STRICT = QualitySettings(max_quarantined_share=0.0, max_daily_move=0.5, reconciliation_tolerance=0.01)
 PRESIDENTS_DAY = date(2024, 2, 19)

@@ -14,7 +14,7 @@ import pytest
 from stockyard import warehouse
 from stockyard.quality.recommendations import check_recommendations
 from stockyard.quality.results import Window
-from tests.conftest import throwaway_database
+from tests.support import throwaway_database
 
 DATES = [date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)]
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD"]

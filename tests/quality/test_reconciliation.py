@@ -9,8 +9,8 @@ import pytest
 from stockyard.calendar import trading_days
 from stockyard.marketdata.sample import SampleProvider
 from stockyard.quality.reconciliation import reconcile_closes
-from tests.quality.conftest import DEFECT_DAY, WINDOW
 from tests.quality.defects import Defect, DefectInjectingProvider, DefectKind
+from tests.quality.support import DEFECT_DAY, WINDOW
 
 
 def test_agreeing_providers_pass(

@@ -12,8 +12,8 @@ import pytest
 from stockyard.marketdata.sample import SampleProvider
 from stockyard.quality.report import main
 from stockyard.quality.settings import get_quality_settings
-from tests.quality.conftest import DEFECT_DAY, WINDOW, load_window
 from tests.quality.defects import Defect, DefectInjectingProvider, DefectKind
+from tests.quality.support import DEFECT_DAY, WINDOW, load_window
 
 
 @pytest.fixture

@@ -12,11 +12,8 @@ The apps connect as the API's read-only role, set up on each copy as `stockyard 
 from __future__ import annotations
 
 import json
-import uuid
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -24,36 +21,30 @@ import psycopg
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from psycopg import sql
 from sqlalchemy import event
 
 from serving.app import create_app
-from serving.settings import ApiSettings
 from stockyard import warehouse
-from stockyard.api_role import api_role_url, ensure_api_role
 from stockyard.marketdata.sample import SampleProvider
 from stockyard.marketdata.schema import GICS_SECTORS
-from tests.conftest import drop_database, test_servers, throwaway_database
-from tests.dbt.conftest import run_dbt
-
-MARKET_START, MARKET_END = date(2023, 1, 3), date(2023, 12, 29)
-MARKET_SYMBOLS = 30
-RECOMMENDED_SYMBOLS = 500
-MODEL = "stockyard-xgboost"
-# Every test app's cache keys start with this, and the session deletes them at its end.
-SESSION_CACHE_PREFIX = f"stockyard-test-api:{uuid.uuid4().hex[:8]}"
-FORECASTER = "stockyard-prophet"
-
-
-@dataclass(frozen=True)
-class Warehouse:
-    url: str  # as the owner, who built it
-    api_url: str  # as the API's read-only role
-    symbols: list[str]  # the ones with prices
-    extra_symbols: list[str]  # in dim_stocks and recommended, without prices
-    latest_date: date
-    previous_date: date
-    backtest_id: int
+from tests.dbt.support import run_dbt
+from tests.serving.support import (
+    FORECASTER,
+    MARKET_END,
+    MARKET_START,
+    MARKET_SYMBOLS,
+    MODEL,
+    RECOMMENDED_SYMBOLS,
+    SESSION_CACHE_PREFIX,
+    BuiltMarts,
+    MartsOnlyWarehouse,
+    StatementCounter,
+    Warehouse,
+    api_settings,
+    copy_of,
+    with_api_role,
+)
+from tests.support import throwaway_database
 
 
 def _add_products(
@@ -148,13 +139,6 @@ def _add_products(
     return extra, backtest_id
 
 
-@dataclass(frozen=True)
-class BuiltMarts:
-    url: str
-    symbols: list[str]
-    dates: list[date]  # the latest two
-
-
 @pytest.fixture(scope="session")
 def built_marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltMarts]:
     provider = SampleProvider(seed=11, n_symbols=MARKET_SYMBOLS, start=MARKET_START, end=MARKET_END)
@@ -175,32 +159,6 @@ def built_marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltMarts
         yield BuiltMarts(url=url, symbols=sorted(symbols), dates=dates)
 
 
-@contextmanager
-def copy_of(template_url: str) -> Iterator[str]:
-    """A new database copied from `template_url` (which nobody may be connected to), dropped afterwards."""
-    name = f"stockyard_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(test_servers()[0], autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("create database {} template {}").format(
-                sql.Identifier(name), sql.Identifier(template_url.rsplit("/", 1)[1])
-            )
-        )
-    try:
-        yield template_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        drop_database(name)
-
-
-def with_api_role(owner_url: str) -> str:
-    """Set up the API's role on the warehouse at `owner_url` as `stockyard serve` does; its URL as it."""
-    defaults = ApiSettings.model_fields
-    role = defaults["db_role"].default
-    ensure_api_role(
-        owner_url, role=role, password="", statement_timeout_ms=defaults["db_statement_timeout_ms"].default
-    )
-    return api_role_url(owner_url, role, "")
-
-
 @pytest.fixture(scope="session")
 def api_warehouse(built_marts: BuiltMarts) -> Iterator[Warehouse]:
     with copy_of(built_marts.url) as url:
@@ -219,14 +177,6 @@ def api_warehouse(built_marts: BuiltMarts) -> Iterator[Warehouse]:
         )
 
 
-@dataclass(frozen=True)
-class MartsOnlyWarehouse:
-    url: str
-    api_url: str
-    symbols: list[str]
-    latest_date: date
-
-
 @pytest.fixture(scope="session")
 def marts_only_warehouse(built_marts: BuiltMarts) -> Iterator[MartsOnlyWarehouse]:
     """The marts dbt built, and no products: as after ingestion and dbt, before any model was promoted."""
@@ -234,18 +184,6 @@ def marts_only_warehouse(built_marts: BuiltMarts) -> Iterator[MartsOnlyWarehouse
         yield MartsOnlyWarehouse(
             url=url, api_url=with_api_role(url), symbols=built_marts.symbols, latest_date=built_marts.dates[0]
         )
-
-
-def api_settings(database_url: str, redis_url: str, **overrides: object) -> ApiSettings:
-    """Settings of a test app: its own cache prefix, and no background refresh racing the tests."""
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "redis_url": redis_url,
-        "cache_prefix": f"{SESSION_CACHE_PREFIX}:{uuid.uuid4().hex[:8]}",
-        "state_refresh_seconds": 3600,
-        **overrides,
-    }
-    return ApiSettings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -262,14 +200,6 @@ def _delete_test_cache_keys(redis_url: str) -> Iterator[None]:
 def client(api_warehouse: Warehouse, redis_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(api_settings(api_warehouse.api_url, redis_url))) as test_client:
         yield test_client
-
-
-class StatementCounter:
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def __call__(self, conn: object, cursor: object, statement: str, *args: object) -> None:
-        self.statements.append(statement)
 
 
 @pytest.fixture

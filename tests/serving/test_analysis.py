@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
-from tests.serving.conftest import Warehouse, api_settings
+from tests.serving.support import Warehouse, api_settings
 
 V1 = "/api/v1"
 

@@ -12,11 +12,11 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-import tests.conftest as shared
+import tests.support as shared
 from serving.tables import metadata
 from stockyard.api_role import API_SCHEMAS, api_role_url, ensure_api_role
-from tests.dbt.conftest import run_dbt
-from tests.serving.conftest import BuiltMarts, Warehouse, copy_of, with_api_role
+from tests.dbt.support import run_dbt
+from tests.serving.support import BuiltMarts, Warehouse, copy_of, with_api_role
 
 FORBIDDEN = [
     "insert into marts.dim_stocks (symbol) values ('NEW')",

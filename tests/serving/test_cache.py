@@ -18,7 +18,7 @@ from serving.app import create_app
 from serving.cache import Encoded, MemoryTier, ResponseCache
 from serving.state import DataState
 from stockyard.api_cache import purge_api_cache
-from tests.serving.conftest import StatementCounter, Warehouse, api_settings
+from tests.serving.support import StatementCounter, Warehouse, api_settings
 
 V1 = "/api/v1"
 # Nothing listens on port 1 of loopback: connecting is refused at once.

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from serving.app import create_app
 from serving.observability import json_formatter
 from stockyard.marketdata.schema import GICS_SECTORS
-from tests.serving.conftest import Warehouse, api_settings
+from tests.serving.support import Warehouse, api_settings
 
 V1 = "/api/v1"
 

@@ -15,7 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 from serving.app import create_app
 from serving.http import HttpBasicsMiddleware
 from serving.settings import ApiSettings
-from tests.serving.conftest import Warehouse, api_settings
+from tests.serving.support import Warehouse, api_settings
 
 V1 = "/api/v1"
 # What differs between two answers to the same request whatever their method.

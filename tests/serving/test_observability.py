@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.serving.conftest import Warehouse
+from tests.serving.support import Warehouse
 
 V1 = "/api/v1"
 

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
-from tests.serving.conftest import (
+from tests.serving.support import (
     BuiltMarts,
     MartsOnlyWarehouse,
     api_settings,

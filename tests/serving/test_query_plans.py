@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from serving.repositories import analysis, models, prices, recommendations, stocks
 from serving.schemas import Action, Adjustment, Interval
-from tests.serving.conftest import Warehouse
+from tests.serving.support import Warehouse
 
 # Tables that grow with symbols x dates; a small table (dim_stocks, model_versions) may be read whole.
 BIG_TABLES = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.serving.conftest import MODEL, RECOMMENDED_SYMBOLS, Warehouse
+from tests.serving.support import MODEL, RECOMMENDED_SYMBOLS, Warehouse
 
 V1 = "/api/v1"
 

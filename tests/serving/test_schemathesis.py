@@ -20,7 +20,7 @@ from schemathesis.hooks import HookContext
 from schemathesis.openapi.checks import RejectedPositiveData
 
 from serving.app import create_app
-from tests.serving.conftest import Warehouse, api_settings
+from tests.serving.support import Warehouse, api_settings
 
 # Generated cases per operation and phase.
 EXAMPLES = 30

@@ -17,10 +17,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-import tests.conftest as shared
+import tests.support as shared
 from stockyard.api_role import API_ROLE
-from tests.conftest import wait_until_ready
-from tests.serving.conftest import SESSION_CACHE_PREFIX, BuiltMarts, copy_of
+from tests.serving.support import SESSION_CACHE_PREFIX, BuiltMarts, copy_of
+from tests.support import wait_until_ready
 
 
 def free_port() -> int:

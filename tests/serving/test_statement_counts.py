@@ -11,7 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from stockyard.api_cache import purge_api_cache
-from tests.serving.conftest import RECOMMENDED_SYMBOLS, StatementCounter, Warehouse
+from tests.serving.support import RECOMMENDED_SYMBOLS, StatementCounter, Warehouse
 
 V1 = "/api/v1"
 MAX_STATEMENTS = 3

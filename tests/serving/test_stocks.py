@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.serving.conftest import MARKET_SYMBOLS, RECOMMENDED_SYMBOLS, Warehouse
+from tests.serving.support import MARKET_SYMBOLS, RECOMMENDED_SYMBOLS, Warehouse
 
 V1 = "/api/v1"
 

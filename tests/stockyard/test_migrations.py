@@ -18,7 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from stockyard.db import migrate
 from stockyard.db.catalogue import metadata
-from tests.conftest import throwaway_database
+from tests.support import throwaway_database
 
 PRE_ALEMBIC_SCHEMA = Path(__file__).parents[1] / "fixtures" / "pre_alembic_schema.sql"
 FIRST = "0001"
