@@ -1,5 +1,6 @@
-"""The Stockyard code location: every asset, check, resource and schedule, loaded lazily.
+"""The Stockyard code location: every asset, check and resource, loaded lazily.
 
+It has no schedules: `stockyard run` and `stockyard materialize` (or the Dagster UI) start the runs.
 Settings are read when Dagster loads the definitions, never at import time.
 """
 

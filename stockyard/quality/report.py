@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--start", required=True, type=date.fromisoformat, help="first date, YYYY-MM-DD")
     parser.add_argument("--end", required=True, type=date.fromisoformat, help="last date, YYYY-MM-DD")
     parser.add_argument("--results-dir", type=Path, default=None, help="default: STOCKYARD_STATE_DIR/quality")
-    parser.add_argument("--recommendations-table", default=None, help="e.g. marts.fct_recommendations")
+    parser.add_argument("--recommendations-table", default=None, help="e.g. products.recommendations")
     args = parser.parse_args(argv)
     results_dir = args.results_dir or get_settings().state_dir / "quality"
     pd.set_option("display.width", 200)
