@@ -100,8 +100,7 @@ def test_products_half_made_do_not_take_the_market_down(built_marts: BuiltMarts,
     # A products schema without products.model_versions: the products cannot be read, the marts can.
     with copy_of(built_marts.url) as url:
         with psycopg.connect(url) as conn:
-            conn.execute("create schema products")
-            conn.execute("create table products.recommendations (date date, symbol text)")
+            conn.execute("drop table products.model_versions")
         with TestClient(create_app(api_settings(with_api_role(url), redis_url))) as client:
             stock = client.get(f"{V1}/stocks/{built_marts.symbols[0]}")
             ready = client.get(f"{V1}/health/ready").json()
