@@ -6,7 +6,7 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import psycopg
@@ -55,7 +55,11 @@ class MarketDataResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     )
 
     def settings(self) -> MarketDataSettings:
-        return MarketDataSettings(**self.overrides) if self.overrides else get_market_data_settings()
+        if not self.overrides:
+            return get_market_data_settings()
+        # Validated as the environment's strings are, over the environment's other fields.
+        fields: dict[str, Any] = dict(self.overrides)
+        return MarketDataSettings(**fields)
 
     def provider(self) -> MarketDataProvider:
         return build_provider(self.settings())

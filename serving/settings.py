@@ -17,8 +17,8 @@ from stockyard.settings import StockyardSettings, get_services_settings
 class ApiSettings(StockyardSettings):
     model_config = SettingsConfigDict(env_prefix="STOCKYARD_API_")
 
-    # Empty: the warehouse of STOCKYARD_SERVICES_DATABASE_URL (or the embedded one), as the read-only role `db_role`, which
-    # `stockyard serve` creates there. Given: used as it is, and no role is created.
+    # Empty: the warehouse of STOCKYARD_SERVICES_DATABASE_URL (or the embedded one), as the read-only role
+    # `db_role`, which `stockyard serve` creates there. Given: used as it is, and no role is created.
     database_url: str = ""
     db_role: str = API_ROLE
     # The role's password, for servers that ask for one (the compose file's); empty: none.

@@ -38,7 +38,8 @@ MLFLOW_DEFAULTS = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_ENABLE_ARTIFACTS_
 
 @services_app.command("up")
 def services_up() -> None:
-    """Start the embedded PostgreSQL and Redis unless STOCKYARD_SERVICES_DATABASE_URL / _REDIS_URL point elsewhere."""
+    """Start the embedded PostgreSQL and Redis unless STOCKYARD_SERVICES_DATABASE_URL / _REDIS_URL point
+    elsewhere."""
     endpoints = ensure_services(get_services_settings())
     _print_endpoints(started=endpoints.embedded)
 
@@ -326,8 +327,9 @@ def serve(
             )
         except psycopg.Error as error:
             typer.echo(
-                f"could not set up the API's read-only role {settings.db_role!r} as the user of STOCKYARD_SERVICES_DATABASE_URL "
-                f"(it needs to create roles and own the warehouse's schemas): {error}\n"
+                f"could not set up the API's read-only role {settings.db_role!r} as the user of "
+                "STOCKYARD_SERVICES_DATABASE_URL (it needs to create roles and own the warehouse's schemas): "
+                f"{error}\n"
                 "Set STOCKYARD_API_DATABASE_URL to connect the API as an existing user instead.",
                 err=True,
             )

@@ -20,9 +20,9 @@ from orchestration.ingestion.assets import RAW_CORPORATE_ACTIONS, RAW_DAILY_PRIC
 from orchestration.partitions import partition_window
 from orchestration.resources import MarketDataResource, WarehouseResource
 from stockyard.marketdata.chain import FallbackChain
+from stockyard.marketdata.settings import MarketDataSettings, get_market_data_settings
 from stockyard.quality.results import Finding, QualityResult, Window, markdown_table
 from stockyard.quality.settings import QualitySettings, get_quality_settings
-from stockyard.marketdata.settings import MarketDataSettings, get_market_data_settings
 
 # The blocking check of the features model: the training assets refuse features it last failed.
 FEATURE_CHECK = "feature_rules"
@@ -153,8 +153,8 @@ def _price_plausibility_check(quality: QualitySettings, results_dir: Path) -> dg
         name="plausibility",
         blocking=False,
         description="Warnings: gaps (no bar on a trading day a symbol was listed), moves beyond "
-        f"STOCKYARD_QUALITY_MAX_DAILY_MOVE ({quality.max_daily_move:.0%}) no corporate action explains, stale "
-        "repeated bars, zero volume.",
+        f"STOCKYARD_QUALITY_MAX_DAILY_MOVE ({quality.max_daily_move:.0%}) no corporate action explains, "
+        "stale repeated bars, zero volume.",
     )
     def raw_daily_prices_plausibility(
         context: dg.AssetCheckExecutionContext, warehouse_db: WarehouseResource

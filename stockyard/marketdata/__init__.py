@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 def build_provider(settings: MarketDataSettings) -> MarketDataProvider:
-    """The provider named by STOCKYARD_MARKET_DATA_PROVIDER(S); several names make a FallbackChain in that order."""
+    """The provider named by STOCKYARD_MARKET_DATA_PROVIDER(S); several names make a FallbackChain in that
+    order."""
     names = settings.provider_chain
     if not names:
         raise ValueError(f"no market-data provider configured; known providers: {', '.join(_BUILDERS)}")
@@ -43,7 +44,9 @@ def _sample(settings: MarketDataSettings) -> MarketDataProvider:
 
 def _csv(settings: MarketDataSettings) -> MarketDataProvider:
     if settings.csv_dir is None:
-        raise ValueError("the csv provider needs STOCKYARD_MARKET_DATA_CSV_DIR: the folder holding one CSV per symbol")
+        raise ValueError(
+            "the csv provider needs STOCKYARD_MARKET_DATA_CSV_DIR: the folder holding one CSV per symbol"
+        )
     from stockyard.marketdata.csv_files import CsvProvider
 
     return CsvProvider(settings.csv_dir, settings.metadata_csv)

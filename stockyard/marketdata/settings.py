@@ -12,9 +12,17 @@ from pydantic_settings import SettingsConfigDict
 
 from stockyard.settings import StockyardSettings
 
-_FIELDS_RENAMED = (
-    "provider providers start symbols csv_dir metadata_csv timeout_seconds max_retries request_budget"
-).split()
+_FIELDS_RENAMED = [
+    "provider",
+    "providers",
+    "start",
+    "symbols",
+    "csv_dir",
+    "metadata_csv",
+    "timeout_seconds",
+    "max_retries",
+    "request_budget",
+]
 
 
 class MarketDataSettings(StockyardSettings):
@@ -28,7 +36,9 @@ class MarketDataSettings(StockyardSettings):
     }
 
     provider: str = "sample"
-    providers: str | None = Field(default=None, description="Fallback chain, e.g. 'yahoo,stooq'; overrides provider.")
+    providers: str | None = Field(
+        default=None, description="Fallback chain, e.g. 'yahoo,stooq'; overrides provider."
+    )
     start: date = Field(default=date(2019, 1, 2), description="First date of history.")
     symbols: str | None = Field(default=None, description="Comma list for the HTTP providers.")
     csv_dir: Path | None = None

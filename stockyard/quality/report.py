@@ -95,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--start", required=True, type=date.fromisoformat, help="first date, YYYY-MM-DD")
     parser.add_argument("--end", required=True, type=date.fromisoformat, help="last date, YYYY-MM-DD")
-    parser.add_argument("--results-dir", type=Path, default=None, help="default: STOCKYARD_SERVICES_STATE_DIR/quality")
+    parser.add_argument(
+        "--results-dir", type=Path, default=None, help="default: STOCKYARD_SERVICES_STATE_DIR/quality"
+    )
     parser.add_argument("--recommendations-table", default=None, help="e.g. marts.fct_recommendations")
     args = parser.parse_args(argv)
     results_dir = args.results_dir or get_services_settings().state_dir / "quality"

@@ -1,4 +1,5 @@
-"""Thresholds of the quality checks (STOCKYARD_QUALITY_*), read from the environment (`.env.example` lists them)."""
+"""The quality section of the settings (STOCKYARD_QUALITY_*): thresholds of the quality checks. `.env.example`
+lists them."""
 
 from __future__ import annotations
 
