@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -26,6 +26,10 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = next(
     (folder for folder in _PACKAGE_DIR.parents if (folder / "pyproject.toml").is_file()), _PACKAGE_DIR.parent
 )
+
+
+# A setting that is a share of something, from 0 to 1.
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class StockyardSettings(BaseSettings):

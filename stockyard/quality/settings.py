@@ -8,7 +8,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from stockyard.settings import StockyardSettings
+from stockyard.settings import Share, StockyardSettings
 
 
 class QualitySettings(StockyardSettings):
@@ -18,10 +18,8 @@ class QualitySettings(StockyardSettings):
         for field in ("max_quarantined_share", "max_daily_move", "reconciliation_tolerance")
     }
 
-    max_quarantined_share: float = Field(
+    max_quarantined_share: Share = Field(
         default=0.01,
-        ge=0.0,
-        le=1.0,
         description="The row check fails when quarantined / (loaded + quarantined) in a window exceeds this.",
     )
     max_daily_move: float = Field(
