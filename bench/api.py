@@ -281,8 +281,8 @@ def part_b(database_url: str, redis_url: str) -> None:
     purge_api_cache(redis_url, prefix=CACHE_PREFIX)
     env = {
         **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
+        "STOCKYARD_SERVICES_DATABASE_URL": database_url,
+        "STOCKYARD_SERVICES_REDIS_URL": redis_url,
         "STOCKYARD_API_CACHE_PREFIX": CACHE_PREFIX,
     }
     # Both as they run by default (the API logs each request at info), one worker each.

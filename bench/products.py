@@ -20,7 +20,7 @@ import dagster as dg
 import psycopg
 
 from bench.train import ARTIFACT_ROOT
-from ml.config import MLSettings
+from ml.config import get_ml_settings
 from orchestration.partitions import trading_day_partitions
 from orchestration.products.assets import (
     BACKTEST,
@@ -33,7 +33,7 @@ from orchestration.products.assets import (
 from orchestration.resources import ApiCacheResource, MLflowResource, WarehouseResource
 from stockyard.db.catalogue import BACKTEST_METRICS
 from stockyard.endpoints import sibling_database_url
-from stockyard.product_settings import ProductSettings
+from stockyard.product_settings import get_product_settings
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/stockyard_bench_dbt"
 
@@ -56,11 +56,11 @@ def main() -> None:
             )
         ]
     first_day, last_day = min(days), max(days)
-    products = ProductSettings()
+    products = get_product_settings()
     assets = [
         asset
         for asset in build_product_assets(
-            MLSettings(),
+            get_ml_settings(),
             products,
             trading_day_partitions(date(1990, 1, 2)),
             features=dg.AssetKey("fct_stock_features"),

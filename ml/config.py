@@ -5,20 +5,19 @@ STOCKYARD_ML_), and the frozen configs of the dataset, the walk-forward evaluati
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from stockyard.endpoints import resolve_endpoints
-from stockyard.settings import Settings
+from stockyard.settings import ServicesSettings, StockyardSettings, get_services_settings
 
 
-class MLSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="STOCKYARD_ML_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+class MLSettings(StockyardSettings):
+    model_config = SettingsConfigDict(env_prefix="STOCKYARD_ML_")
 
     tracking_uri: str | None = Field(
         default=None,
@@ -82,6 +81,11 @@ class MLSettings(BaseSettings):
         )
 
 
+@lru_cache
+def get_ml_settings() -> MLSettings:
+    return MLSettings()
+
+
 @dataclass(frozen=True)
 class TrackingConfig:
     """Where runs, models and artifacts go, and the URL of the UI that shows them."""
@@ -96,9 +100,11 @@ class TrackingConfig:
         return self.tracking_uri.startswith(("http://", "https://"))
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, ml: MLSettings | None = None) -> TrackingConfig:
-        settings = settings or Settings()
-        ml = ml or MLSettings()
+    def from_settings(
+        cls, services: ServicesSettings | None = None, ml: MLSettings | None = None
+    ) -> TrackingConfig:
+        services = services or get_services_settings()
+        ml = ml or get_ml_settings()
         if ml.tracking_uri:
             remote = ml.tracking_uri.startswith(("http://", "https://"))
             return cls(
@@ -107,8 +113,8 @@ class TrackingConfig:
                 ui_url=ml.tracking_uri if remote else f"http://{ml.ui_host}:{ml.ui_port}",
             )
         return cls.for_database(
-            resolve_endpoints(settings).mlflow_database_url,
-            artifact_root=ml.artifact_root or settings.state_dir / "mlflow-artifacts",
+            resolve_endpoints(services).mlflow_database_url,
+            artifact_root=ml.artifact_root or services.state_dir / "mlflow-artifacts",
             ui_url=f"http://{ml.ui_host}:{ml.ui_port}",
         )
 

@@ -26,7 +26,7 @@ from mlflow import MlflowClient
 
 from ml.models.xgboost_model import XGBoostModel
 from ml.tracking import CHAMPION, registered_model_name, version_with_alias
-from stockyard.product_settings import ProductSettings
+from stockyard.product_settings import ProductSettings, get_product_settings
 from stockyard.products import RECOMMENDATION_COLUMNS
 
 # The walk-forward's out-of-sample predictions, as ml.training logs them with every run.
@@ -56,7 +56,7 @@ class RecommendationConfig:
 
     @classmethod
     def from_settings(cls, settings: ProductSettings | None = None) -> RecommendationConfig:
-        settings = settings or ProductSettings()
+        settings = settings or get_product_settings()
         return cls(
             buy_above_percentile=settings.buy_above_percentile,
             sell_at_or_below_percentile=settings.sell_at_or_below_percentile,

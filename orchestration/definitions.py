@@ -7,7 +7,7 @@ Settings are read when Dagster loads the definitions, never at import time.
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
-from ml.config import MLSettings
+from ml.config import MLSettings, get_ml_settings
 from orchestration.ingestion.assets import build_price_assets, stock_universe
 from orchestration.ml.assets import TRAINING_TAG, build_ml_assets
 from orchestration.partitions import trading_day_partitions
@@ -16,8 +16,9 @@ from orchestration.quality.checks import build_quality_checks, build_recommendat
 from orchestration.resources import ApiCacheResource, MarketDataResource, MLflowResource, WarehouseResource
 from orchestration.transformation.assets import build_dbt_assets, dbt_cli, dbt_project
 from stockyard.endpoints import resolve_endpoints
-from stockyard.product_settings import ProductSettings
-from stockyard.settings import Settings, get_settings
+from stockyard.marketdata.settings import get_market_data_settings
+from stockyard.product_settings import get_product_settings
+from stockyard.settings import get_services_settings
 
 EXECUTOR = dg.multiprocess_executor.configured(
     {
@@ -29,10 +30,12 @@ EXECUTOR = dg.multiprocess_executor.configured(
 )
 
 
-def build_definitions(settings: Settings, ml: MLSettings | None = None) -> dg.Definitions:
-    ml = ml or MLSettings()
-    partitions_def = trading_day_partitions(settings.market_data_start)
-    endpoints = resolve_endpoints(settings)
+def build_definitions(ml: MLSettings | None = None) -> dg.Definitions:
+    """Everything, configured by the settings' sections (`ml` in place of the environment's, for tests)."""
+    ml = ml or get_ml_settings()
+    services = get_services_settings()
+    partitions_def = trading_day_partitions(get_market_data_settings().start)
+    endpoints = resolve_endpoints(services)
     project = dbt_project()
     incremental_models, other_models = build_dbt_assets(project, partitions_def)
     features = get_asset_key_for_model([incremental_models], "fct_stock_features")
@@ -44,7 +47,7 @@ def build_definitions(settings: Settings, ml: MLSettings | None = None) -> dg.De
         prices=prices,
     )
     product_assets = build_product_assets(
-        ml, ProductSettings(), partitions_def, features=features, prices=prices
+        ml, get_product_settings(), partitions_def, features=features, prices=prices
     )
     return dg.Definitions(
         assets=[
@@ -56,18 +59,18 @@ def build_definitions(settings: Settings, ml: MLSettings | None = None) -> dg.De
             *product_assets,
         ],
         asset_checks=[
-            *build_quality_checks(settings, features=features),
-            build_recommendation_check(RECOMMENDATIONS, settings, table="products.recommendations"),
+            *build_quality_checks(services.state_dir, features=features),
+            build_recommendation_check(RECOMMENDATIONS, services.state_dir, table="products.recommendations"),
         ],
         resources={
-            "market_data": MarketDataResource.from_settings(settings),
+            "market_data": MarketDataResource(),
             "warehouse_db": WarehouseResource(database_url=endpoints.database_url),
             "dbt": dbt_cli(project),
-            "mlflow_tracking": MLflowResource.from_settings(settings, ml),
+            "mlflow_tracking": MLflowResource.from_settings(ml),
             "api_cache": ApiCacheResource(redis_url=endpoints.redis_url),
             # Asset values (the dataset reference, training summaries, champions) are small pickles kept
             # beside the embedded services' data, so each state folder has its own.
-            "io_manager": dg.FilesystemIOManager(base_dir=str(settings.state_dir / "dagster-storage")),
+            "io_manager": dg.FilesystemIOManager(base_dir=str(services.state_dir / "dagster-storage")),
         },
         executor=EXECUTOR,
     )
@@ -75,4 +78,4 @@ def build_definitions(settings: Settings, ml: MLSettings | None = None) -> dg.De
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return build_definitions(get_settings())
+    return build_definitions()

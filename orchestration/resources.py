@@ -5,9 +5,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import psycopg
@@ -19,7 +18,7 @@ from stockyard.api_cache import API_CACHE_PREFIX, purge_api_cache
 from stockyard.db.migrate import upgrade
 from stockyard.marketdata import build_provider
 from stockyard.marketdata.base import MarketDataProvider
-from stockyard.settings import Settings
+from stockyard.marketdata.settings import MarketDataSettings, get_market_data_settings
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -46,51 +45,24 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 class MarketDataResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The market-data provider (or fallback chain) the ingestion assets read from."""
+    """The market-data provider (or fallback chain) the ingestion assets read from, as the market-data section
+    of the settings (STOCKYARD_MARKET_DATA_*) configures it when a step asks for it."""
 
-    providers: str = Field(
-        default="sample", description="A provider name, or a fallback chain 'yahoo,stooq'."
+    overrides: dict[str, str] = Field(
+        default_factory=dict,
+        description="Fields of the market-data section set here rather than by the environment, by field "
+        "name, valued as in the environment (a test's small market).",
     )
-    history_start: str = Field(default="2019-01-02", description="First date of history (MARKET_DATA_START).")
-    symbols: str | None = Field(default=None, description="Comma list of symbols for the HTTP providers.")
-    csv_dir: str | None = None
-    metadata_csv: str | None = None
-    alphavantage_api_key: str | None = None
-    sample_seed: int = 7
-    sample_symbols: int = 110
-    sample_signal_strength: float = 0.02
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> MarketDataResource:
-        return cls(
-            providers=",".join(settings.provider_chain),
-            history_start=settings.market_data_start.isoformat(),
-            symbols=settings.market_data_symbols,
-            csv_dir=str(settings.market_data_csv_dir) if settings.market_data_csv_dir else None,
-            metadata_csv=str(settings.market_data_metadata_csv)
-            if settings.market_data_metadata_csv
-            else None,
-            alphavantage_api_key=settings.alphavantage_api_key,
-            sample_seed=settings.sample_seed,
-            sample_symbols=settings.sample_symbols,
-            sample_signal_strength=settings.sample_signal_strength,
-        )
+    def settings(self) -> MarketDataSettings:
+        if not self.overrides:
+            return get_market_data_settings()
+        # Validated as the environment's strings are, over the environment's other fields.
+        fields: dict[str, Any] = dict(self.overrides)
+        return MarketDataSettings(**fields)
 
     def provider(self) -> MarketDataProvider:
-        settings = Settings.model_validate(
-            {
-                "market_data_providers": self.providers,
-                "market_data_start": date.fromisoformat(self.history_start),
-                "market_data_symbols": self.symbols,
-                "market_data_csv_dir": Path(self.csv_dir) if self.csv_dir else None,
-                "market_data_metadata_csv": Path(self.metadata_csv) if self.metadata_csv else None,
-                "alphavantage_api_key": self.alphavantage_api_key,
-                "sample_seed": self.sample_seed,
-                "sample_symbols": self.sample_symbols,
-                "sample_signal_strength": self.sample_signal_strength,
-            }
-        )
-        return build_provider(settings)
+        return build_provider(self.settings())
 
 
 class MLflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -105,8 +77,8 @@ class MLflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     ui_url: str = Field(default="http://127.0.0.1:5000", description="The MLflow UI that shows these runs.")
 
     @classmethod
-    def from_settings(cls, settings: Settings, ml: MLSettings) -> MLflowResource:
-        tracking = TrackingConfig.from_settings(settings, ml)
+    def from_settings(cls, ml: MLSettings) -> MLflowResource:
+        tracking = TrackingConfig.from_settings(ml=ml)
         return cls(
             tracking_uri=tracking.tracking_uri,
             artifact_root=str(tracking.artifact_root) if tracking.artifact_root else None,

@@ -16,7 +16,6 @@ from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from orchestration.definitions import build_definitions
 from orchestration.ml.assets import ML_GROUP
-from stockyard.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class Stage:
 
 
 def plan_stages(selection: str, *, start: date | None = None, end: date | None = None) -> list[Stage]:
-    defs = build_definitions(get_settings())
+    defs = build_definitions()
     graph = defs.resolve_asset_graph()
     # Assets computed together (a multi-asset) can only run together.
     selected = dg.AssetSelection.from_string(selection).required_multi_asset_neighbors().resolve(graph)
@@ -77,7 +76,7 @@ def _stages(graph: AssetGraph, keys: list[dg.AssetKey], start: date | None, end:
 def _partition_range(partitions_def: dg.PartitionsDefinition, start: date | None, end: date | None) -> str:
     keys = partitions_def.get_partition_keys()
     if not keys:
-        raise ValueError("no trading-day partitions exist yet: MARKET_DATA_START is in the future")
+        raise ValueError("no trading-day partitions exist yet: STOCKYARD_MARKET_DATA_START is in the future")
     inside = [
         k for k in keys if (start is None or k >= start.isoformat()) and (end is None or k <= end.isoformat())
     ]

@@ -1,4 +1,4 @@
-"""The API's settings (STOCKYARD_API_*), read from the environment and `.env`; `.env.example` lists them."""
+"""The API's section of the settings (STOCKYARD_API_*); `.env.example` lists them."""
 
 from __future__ import annotations
 
@@ -6,26 +6,24 @@ from functools import lru_cache
 from typing import Annotated, Self
 
 from pydantic import ByteSize, Field, PrivateAttr, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from stockyard.api_cache import API_CACHE_PREFIX
 from stockyard.api_role import API_ROLE, api_role_url
 from stockyard.endpoints import resolve_endpoints
-from stockyard.settings import get_settings
+from stockyard.settings import StockyardSettings, get_services_settings
 
 
-class ApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="STOCKYARD_API_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+class ApiSettings(StockyardSettings):
+    model_config = SettingsConfigDict(env_prefix="STOCKYARD_API_")
 
-    # Empty: the warehouse of DATABASE_URL (or the embedded one), as the read-only role `db_role`, which
-    # `stockyard serve` creates there. Given: used as it is, and no role is created.
+    # Empty: the warehouse of STOCKYARD_SERVICES_DATABASE_URL (or the embedded one), as the read-only role
+    # `db_role`, which `stockyard serve` creates there. Given: used as it is, and no role is created.
     database_url: str = ""
     db_role: str = API_ROLE
     # The role's password, for servers that ask for one (the compose file's); empty: none.
     db_password: SecretStr = SecretStr("")
-    # Empty: the Redis of REDIS_URL, or the embedded one.
+    # Empty: the Redis of STOCKYARD_SERVICES_REDIS_URL, or the embedded one.
     redis_url: str = ""
 
     host: str = "127.0.0.1"
@@ -86,7 +84,7 @@ class ApiSettings(BaseSettings):
     @model_validator(mode="after")
     def _default_to_the_project_services(self) -> Self:
         if not self.database_url or not self.redis_url:
-            endpoints = resolve_endpoints(get_settings())
+            endpoints = resolve_endpoints(get_services_settings())
             if not self.database_url:
                 self._role_owner_url = endpoints.database_url
                 self.database_url = api_role_url(

@@ -1,4 +1,5 @@
-"""Which PostgreSQL and Redis to use: the ones configured by DATABASE_URL / REDIS_URL, or the embedded ones.
+"""Which PostgreSQL and Redis to use: the ones configured by STOCKYARD_SERVICES_DATABASE_URL / _REDIS_URL, or
+the embedded ones.
 
 Only the addresses: starting and stopping the embedded servers is the command line's job (cli.services).
 The embedded servers listen on loopback ports chosen once and remembered under the project's state folder.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from stockyard.settings import Settings
+from stockyard.settings import ServicesSettings
 
 # Databases next to the warehouse: Dagster's run/event storage and MLflow's tracking store.
 DAGSTER_DATABASE_SUFFIX = "_dagster"
@@ -47,15 +48,15 @@ class Endpoints:
     def environment(self) -> dict[str, str]:
         """Variables that point child processes (Dagster, dbt, the API) at these services."""
         return {
-            "DATABASE_URL": self.database_url,
-            "REDIS_URL": self.redis_url,
+            ServicesSettings.variable("database_url"): self.database_url,
+            ServicesSettings.variable("redis_url"): self.redis_url,
             "DAGSTER_DATABASE_URL": self.dagster_database_url,
             **dbt_profile_environment(self.database_url),
         }
 
 
-def resolve_endpoints(settings: Settings) -> Endpoints:
-    """The configured services, or the embedded ones when DATABASE_URL / REDIS_URL are unset."""
+def resolve_endpoints(settings: ServicesSettings) -> Endpoints:
+    """The configured services, or the embedded ones when their URLs are unset."""
     database_url = settings.database_url or embedded_database_url(settings.state_dir)
     redis_url = settings.redis_url or embedded_redis_url(settings.state_dir)
     uses_embedded = settings.database_url is None or settings.redis_url is None

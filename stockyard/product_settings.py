@@ -1,25 +1,24 @@
-"""Settings of the product assets (environment, prefix STOCKYARD_PRODUCTS_): the recommendation actions and
+"""The products section of the settings (STOCKYARD_PRODUCTS_*): the recommendation actions and
 explanations, the backtest's strategy and the signal-health alarm. `.env.example` lists them."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from stockyard.settings import Share, StockyardSettings
 
 
-class ProductSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="STOCKYARD_PRODUCTS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+class ProductSettings(StockyardSettings):
+    model_config = SettingsConfigDict(env_prefix="STOCKYARD_PRODUCTS_")
+
+    buy_above_percentile: Share = Field(
+        default=0.9, description="A symbol whose score percentile is above this is a buy."
     )
-
-    buy_above_percentile: float = Field(
-        default=0.9, ge=0.0, le=1.0, description="A symbol whose score percentile is above this is a buy."
-    )
-    sell_at_or_below_percentile: float = Field(
-        default=0.1,
-        ge=0.0,
-        le=1.0,
-        description="A symbol whose score percentile is at or below this is a sell.",
+    sell_at_or_below_percentile: Share = Field(
+        default=0.1, description="A symbol whose score percentile is at or below this is a sell."
     )
     top_contributions: int = Field(
         default=5, ge=1, description="Features kept per recommendation, largest absolute contribution first."
@@ -44,3 +43,8 @@ class ProductSettings(BaseSettings):
                 f"({self.buy_above_percentile})"
             )
         return self
+
+
+@lru_cache
+def get_product_settings() -> ProductSettings:
+    return ProductSettings()

@@ -20,7 +20,7 @@ from psycopg import sql
 
 from cli.services import ensure_services
 from stockyard.db.migrate import upgrade
-from stockyard.settings import Settings
+from stockyard.settings import get_services_settings
 
 
 @functools.cache
@@ -29,7 +29,7 @@ def test_servers() -> tuple[str, str]:
     postgres = os.environ.get("STOCKYARD_TEST_POSTGRES_URL")
     redis = os.environ.get("STOCKYARD_TEST_REDIS_URL")
     if postgres is None or redis is None:
-        endpoints = ensure_services(Settings())
+        endpoints = ensure_services(get_services_settings())
         postgres = postgres or endpoints.database_url.rsplit("/", 1)[0] + "/postgres"
         redis = redis or endpoints.redis_url
     return postgres, redis

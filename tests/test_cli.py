@@ -54,11 +54,11 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
 def cli_env(empty_database_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
     return {
         **os.environ,
-        "DATABASE_URL": empty_database_url,
-        "REDIS_URL": redis_url,
-        "STOCKYARD_STATE_DIR": str(tmp_path / "state"),
-        "MARKET_DATA_START": "2025-01-02",
-        "SAMPLE_SYMBOLS": "12",
+        "STOCKYARD_SERVICES_DATABASE_URL": empty_database_url,
+        "STOCKYARD_SERVICES_REDIS_URL": redis_url,
+        "STOCKYARD_SERVICES_STATE_DIR": str(tmp_path / "state"),
+        "STOCKYARD_MARKET_DATA_START": "2025-01-02",
+        "STOCKYARD_MARKET_DATA_SAMPLE_SYMBOLS": "12",
     }
 
 
@@ -68,11 +68,11 @@ def graph(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     with throwaway_database() as database_url:
         env = {
             **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "STOCKYARD_STATE_DIR": str(tmp_path_factory.mktemp("graph") / "state"),
-            "MARKET_DATA_START": "2025-01-02",
-            "SAMPLE_SYMBOLS": "12",
+            "STOCKYARD_SERVICES_DATABASE_URL": database_url,
+            "STOCKYARD_SERVICES_REDIS_URL": redis_url,
+            "STOCKYARD_SERVICES_STATE_DIR": str(tmp_path_factory.mktemp("graph") / "state"),
+            "STOCKYARD_MARKET_DATA_START": "2025-01-02",
+            "STOCKYARD_MARKET_DATA_SAMPLE_SYMBOLS": "12",
             **SMALL_TRAINING,
         }
         yield GraphRun(env, run(["materialize", "--start", "2025-01-02", "--end", "2025-06-13"], env))
@@ -88,7 +88,7 @@ def free_port() -> int:
 def test_services_status_names_the_configured_services(cli_env: dict[str, str]) -> None:
     result = run(["services", "status"], cli_env)
     assert result.returncode == 0, result.stderr
-    assert "external" in result.stdout and cli_env["DATABASE_URL"] in result.stdout
+    assert "external" in result.stdout and cli_env["STOCKYARD_SERVICES_DATABASE_URL"] in result.stdout
 
 
 @pytest.mark.slow
@@ -102,13 +102,13 @@ def test_materialize_builds_the_whole_graph_through_the_dagster_instance(graph: 
     assert stages[-2].endswith("materializing 1 asset(s) for 2025-01-02...2025-06-13")
     assert stages[-1].endswith("materializing 1 asset(s)")
 
-    with psycopg.connect(env["DATABASE_URL"]) as conn:
+    with psycopg.connect(env["STOCKYARD_SERVICES_DATABASE_URL"]) as conn:
         raw_days = conn.execute("select count(distinct date) from raw.daily_prices").fetchone()
         feature_days = conn.execute("select count(distinct date) from marts.fct_stock_features").fetchone()
         latest = conn.execute("select count(*) from marts.fct_latest_prices").fetchone()
     assert raw_days == feature_days == (112,)
     assert latest is not None and latest[0] > 0
-    with psycopg.connect(sibling_database_url(env["DATABASE_URL"], "_dagster")) as conn:
+    with psycopg.connect(sibling_database_url(env["STOCKYARD_SERVICES_DATABASE_URL"], "_dagster")) as conn:
         statuses = {row[0] for row in conn.execute("select status from runs")}
         checks = conn.execute("select count(*) from asset_check_executions").fetchone()
         materialized = conn.execute(
@@ -120,7 +120,7 @@ def test_materialize_builds_the_whole_graph_through_the_dagster_instance(graph: 
     assert checks is not None and checks[0] > 0, "dbt tests, quality and promotion checks ran as asset checks"
 
     # Trained, tracked in the MLflow database beside the warehouse, registered and promoted.
-    tracking_uri = sibling_database_url(env["DATABASE_URL"], "_mlflow")
+    tracking_uri = sibling_database_url(env["STOCKYARD_SERVICES_DATABASE_URL"], "_mlflow")
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     for family in ("xgboost", "lstm", "prophet"):
         experiment = client.get_experiment_by_name(f"stockyard-{family}")
@@ -131,13 +131,13 @@ def test_materialize_builds_the_whole_graph_through_the_dagster_instance(graph: 
         if family == "xgboost":
             xgboost_run = run_
     assert client.get_registered_model("stockyard-xgboost").aliases["champion"] == 1
-    assert any(Path(env["STOCKYARD_STATE_DIR"], "mlflow-artifacts").rglob("ic_timeseries.png"))
+    assert any(Path(env["STOCKYARD_SERVICES_STATE_DIR"], "mlflow-artifacts").rglob("ic_timeseries.png"))
     (event,) = materialized
     run_path = f"/#/experiments/{xgboost_run.info.experiment_id}/runs/{xgboost_run.info.run_id}"
     assert f"http://127.0.0.1:5000{run_path}" in event[0], "the Dagster metadata links the MLflow run"
 
     # Every product, made with the champions, from the synthetic market.
-    with psycopg.connect(env["DATABASE_URL"]) as conn:
+    with psycopg.connect(env["STOCKYARD_SERVICES_DATABASE_URL"]) as conn:
         recommended = conn.execute(
             "select count(distinct date), count(*), array_agg(distinct model_version), "
             "array_agg(distinct data_source) from products.recommendations"
@@ -165,7 +165,7 @@ def test_serve_answers_every_endpoint_on_the_built_graph(graph: GraphRun) -> Non
     assert graph.result.returncode == 0, "the graph was built"
     port = free_port()
     env = graph.env | {"STOCKYARD_API_CACHE_PREFIX": f"stockyard-test-cli:{port}"}
-    with psycopg.connect(env["DATABASE_URL"]) as conn:
+    with psycopg.connect(env["STOCKYARD_SERVICES_DATABASE_URL"]) as conn:
         # A symbol with every part of the analysis: forecast, backtest holding, recommendation.
         row = conn.execute(
             "select symbol from products.forecasts join products.backtest_positions using (symbol) "

@@ -26,9 +26,9 @@ def stop_env(redis_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
         api_port = free_port()
         yield {
             **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "STOCKYARD_STATE_DIR": str(tmp_path / "state"),
+            "STOCKYARD_SERVICES_DATABASE_URL": database_url,
+            "STOCKYARD_SERVICES_REDIS_URL": redis_url,
+            "STOCKYARD_SERVICES_STATE_DIR": str(tmp_path / "state"),
             "STOCKYARD_API_PORT": str(api_port),
             "STOCKYARD_API_CACHE_PREFIX": f"stockyard-test-stopping:{api_port}",
             "STOCKYARD_ML_UI_PORT": str(free_port()),

@@ -20,24 +20,27 @@ from orchestration.ingestion.assets import RAW_CORPORATE_ACTIONS, RAW_DAILY_PRIC
 from orchestration.partitions import partition_window
 from orchestration.resources import MarketDataResource, WarehouseResource
 from stockyard.marketdata.chain import FallbackChain
+from stockyard.marketdata.settings import MarketDataSettings, get_market_data_settings
 from stockyard.quality.results import Finding, QualityResult, Window, markdown_table
 from stockyard.quality.settings import QualitySettings, get_quality_settings
-from stockyard.settings import Settings
 
 # The blocking check of the features model: the training assets refuse features it last failed.
 FEATURE_CHECK = "feature_rules"
 
 
 def build_quality_checks(
-    settings: Settings,
+    state_dir: Path,
     *,
     features: dg.AssetKey | None = None,
     quality: QualitySettings | None = None,
+    market_data: MarketDataSettings | None = None,
 ) -> list[dg.AssetChecksDefinition]:
     """The checks on the raw assets and the stock universe; on the features model when its key is given;
-    and the cross-provider reconciliation when more than one provider is configured."""
+    and the cross-provider reconciliation when more than one provider is configured. Their results are kept
+    under `state_dir`."""
     quality = quality or get_quality_settings()
-    results_dir = quality_results_dir(settings)
+    market_data = market_data or get_market_data_settings()
+    results_dir = quality_results_dir(state_dir)
     checks = [
         _price_row_check(quality, results_dir),
         _price_plausibility_check(quality, results_dir),
@@ -46,24 +49,24 @@ def build_quality_checks(
         _metadata_check(results_dir),
         _sector_names_check(results_dir),
     ]
-    if len(settings.provider_chain) > 1:
+    if len(market_data.provider_chain) > 1:
         checks.append(_reconciliation_check(quality, results_dir))
     if features is not None:
-        checks.append(build_feature_check(features, settings))
+        checks.append(build_feature_check(features, state_dir))
     return checks
 
 
-def quality_results_dir(settings: Settings) -> Path:
+def quality_results_dir(state_dir: Path) -> Path:
     """Where the GE validation results are kept, one folder per suite."""
-    return settings.state_dir / "quality"
+    return state_dir / "quality"
 
 
-def build_feature_check(asset_key: dg.AssetKey, settings: Settings) -> dg.AssetChecksDefinition:
+def build_feature_check(asset_key: dg.AssetKey, state_dir: Path) -> dg.AssetChecksDefinition:
     """Blocking check of the features model behind `asset_key` (marts.fct_stock_features): finite values in
     range, nulls after warm-up where the feature is defined, one row per symbol and date and none missing.
     Rows undefined by rule (a beta to a market that did not move) are listed in its metadata, not failed:
     see stockyard.quality.features."""
-    results_dir = quality_results_dir(settings)
+    results_dir = quality_results_dir(state_dir)
 
     @dg.asset_check(
         asset=asset_key,
@@ -87,14 +90,14 @@ def build_feature_check(asset_key: dg.AssetKey, settings: Settings) -> dg.AssetC
 
 def build_recommendation_check(
     asset_key: dg.AssetKey,
-    settings: Settings,
+    state_dir: Path,
     *,
     table: LiteralString,
     score_column: LiteralString = "score",
     rank_column: LiteralString = "rank",
 ) -> dg.AssetChecksDefinition:
     """Blocking check of the recommendations table behind `asset_key` (columns symbol, date, score, rank)."""
-    results_dir = quality_results_dir(settings)
+    results_dir = quality_results_dir(state_dir)
 
     @dg.asset_check(
         asset=asset_key,
@@ -128,7 +131,7 @@ def _price_row_check(quality: QualitySettings, results_dir: Path) -> dg.AssetChe
         blocking=True,
         description="Loaded bars keep the row rules (prices present and positive, volume >= 0, high/low "
         "around open/close, one bar per symbol and date, NYSE trading days), and the window's quarantined "
-        f"share stays within QUALITY_MAX_QUARANTINED_SHARE ({quality.max_quarantined_share:.2%}).",
+        f"share stays within STOCKYARD_QUALITY_MAX_QUARANTINED_SHARE ({quality.max_quarantined_share:.2%}).",
     )
     def raw_daily_prices_row_rules(
         context: dg.AssetCheckExecutionContext, warehouse_db: WarehouseResource
@@ -150,8 +153,8 @@ def _price_plausibility_check(quality: QualitySettings, results_dir: Path) -> dg
         name="plausibility",
         blocking=False,
         description="Warnings: gaps (no bar on a trading day a symbol was listed), moves beyond "
-        f"QUALITY_MAX_DAILY_MOVE ({quality.max_daily_move:.0%}) no corporate action explains, stale "
-        "repeated bars, zero volume.",
+        f"STOCKYARD_QUALITY_MAX_DAILY_MOVE ({quality.max_daily_move:.0%}) no corporate action explains, "
+        "stale repeated bars, zero volume.",
     )
     def raw_daily_prices_plausibility(
         context: dg.AssetCheckExecutionContext, warehouse_db: WarehouseResource
@@ -194,7 +197,7 @@ def _action_row_check(quality: QualitySettings, results_dir: Path) -> dg.AssetCh
         blocking=True,
         description="Loaded corporate actions keep the row rules (positive split ratio, dividend >= 0, one "
         "row per symbol and ex-date), and the window's quarantined share stays within "
-        f"QUALITY_MAX_QUARANTINED_SHARE ({quality.max_quarantined_share:.2%}).",
+        f"STOCKYARD_QUALITY_MAX_QUARANTINED_SHARE ({quality.max_quarantined_share:.2%}).",
     )
     def raw_corporate_actions_row_rules(
         context: dg.AssetCheckExecutionContext, warehouse_db: WarehouseResource
@@ -252,7 +255,7 @@ def _reconciliation_check(quality: QualitySettings, results_dir: Path) -> dg.Ass
         name="reconciliation",
         blocking=False,
         description="Warnings: the configured providers' closes for a sample of the loaded symbols and the "
-        "window's last trading days differ by more than QUALITY_RECONCILIATION_TOLERANCE "
+        "window's last trading days differ by more than STOCKYARD_QUALITY_RECONCILIATION_TOLERANCE "
         f"({quality.reconciliation_tolerance:.2%}).",
     )
     def raw_daily_prices_reconciliation(

@@ -9,11 +9,12 @@ from stockyard.marketdata.base import MarketDataProvider
 
 if TYPE_CHECKING:
     from stockyard.marketdata.http import HttpOptions
-    from stockyard.settings import Settings
+    from stockyard.marketdata.settings import MarketDataSettings
 
 
-def build_provider(settings: Settings) -> MarketDataProvider:
-    """The provider named by MARKET_DATA_PROVIDER(S); several names make a FallbackChain in that order."""
+def build_provider(settings: MarketDataSettings) -> MarketDataProvider:
+    """The provider named by STOCKYARD_MARKET_DATA_PROVIDER(S); several names make a FallbackChain in that
+    order."""
     names = settings.provider_chain
     if not names:
         raise ValueError(f"no market-data provider configured; known providers: {', '.join(_BUILDERS)}")
@@ -35,35 +36,37 @@ def build_provider(settings: Settings) -> MarketDataProvider:
 # The builders import their provider lazily: only the configured ones are loaded.
 
 
-def _sample(settings: Settings) -> MarketDataProvider:
+def _sample(settings: MarketDataSettings) -> MarketDataProvider:
     from stockyard.marketdata.sample import sample_provider_from_settings
 
     return sample_provider_from_settings(settings)
 
 
-def _csv(settings: Settings) -> MarketDataProvider:
-    if settings.market_data_csv_dir is None:
-        raise ValueError("the csv provider needs MARKET_DATA_CSV_DIR: the folder holding one CSV per symbol")
+def _csv(settings: MarketDataSettings) -> MarketDataProvider:
+    if settings.csv_dir is None:
+        raise ValueError(
+            "the csv provider needs STOCKYARD_MARKET_DATA_CSV_DIR: the folder holding one CSV per symbol"
+        )
     from stockyard.marketdata.csv_files import CsvProvider
 
-    return CsvProvider(settings.market_data_csv_dir, settings.market_data_metadata_csv)
+    return CsvProvider(settings.csv_dir, settings.metadata_csv)
 
 
-def _http_symbols(settings: Settings, provider: str) -> list[str]:
+def _http_symbols(settings: MarketDataSettings, provider: str) -> list[str]:
     if not settings.symbol_list:
         raise ValueError(
-            f"the {provider} provider needs its symbols: set MARKET_DATA_SYMBOLS (e.g. 'AAPL,MSFT')"
+            f"the {provider} provider needs its symbols: set STOCKYARD_MARKET_DATA_SYMBOLS (e.g. 'AAPL,MSFT')"
         )
     return settings.symbol_list
 
 
-def _yahoo(settings: Settings) -> MarketDataProvider:
+def _yahoo(settings: MarketDataSettings) -> MarketDataProvider:
     from stockyard.marketdata.yahoo import YahooProvider
 
     return YahooProvider(_http_symbols(settings, "yahoo"), **_http_options(settings))
 
 
-def _alphavantage(settings: Settings) -> MarketDataProvider:
+def _alphavantage(settings: MarketDataSettings) -> MarketDataProvider:
     from stockyard.marketdata.alphavantage import AlphaVantageProvider
 
     return AlphaVantageProvider(
@@ -73,21 +76,21 @@ def _alphavantage(settings: Settings) -> MarketDataProvider:
     )
 
 
-def _stooq(settings: Settings) -> MarketDataProvider:
+def _stooq(settings: MarketDataSettings) -> MarketDataProvider:
     from stockyard.marketdata.stooq import StooqProvider
 
     return StooqProvider(_http_symbols(settings, "stooq"), **_http_options(settings))
 
 
-def _http_options(settings: Settings) -> HttpOptions:
+def _http_options(settings: MarketDataSettings) -> HttpOptions:
     return {
-        "timeout": settings.market_data_timeout_seconds,
-        "max_retries": settings.market_data_max_retries,
-        "request_budget": settings.market_data_request_budget,
+        "timeout": settings.timeout_seconds,
+        "max_retries": settings.max_retries,
+        "request_budget": settings.request_budget,
     }
 
 
-_BUILDERS: dict[str, Callable[[Settings], MarketDataProvider]] = {
+_BUILDERS: dict[str, Callable[[MarketDataSettings], MarketDataProvider]] = {
     "sample": _sample,
     "csv": _csv,
     "yahoo": _yahoo,

@@ -53,7 +53,7 @@ class AlphaVantageProvider(HttpProvider):
         self, symbols: Sequence[str], *, api_key: str | None, **options: Unpack[HttpOptions]
     ) -> None:
         if not api_key:
-            raise ValueError("Alpha Vantage needs an API key: set ALPHAVANTAGE_API_KEY")
+            raise ValueError("Alpha Vantage needs an API key: set STOCKYARD_MARKET_DATA_ALPHAVANTAGE_API_KEY")
         super().__init__(symbols, **options)
         self._api_key = api_key
 

@@ -28,7 +28,7 @@ from stockyard.marketdata.schema import (
     MarketDataError,
     SymbolFailure,
 )
-from stockyard.settings import Settings
+from stockyard.marketdata.settings import MarketDataSettings
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -308,12 +308,12 @@ class SampleProvider(MarketDataProvider):
         return bars, actions
 
 
-def sample_provider_from_settings(settings: Settings) -> SampleProvider:
+def sample_provider_from_settings(settings: MarketDataSettings) -> SampleProvider:
     return SampleProvider(
         seed=settings.sample_seed,
         n_symbols=settings.sample_symbols,
         signal_strength=settings.sample_signal_strength,
-        start=settings.market_data_start,
+        start=settings.start,
     )
 
 

@@ -4,7 +4,7 @@
 
 The same suites the Dagster checks run: raw bars (row rules and quarantine, plausibility), corporate actions,
 the stock universe, and the features when marts.fct_stock_features exists. Exits with 1 when an ERROR-level
-check fails. Thresholds come from the QUALITY_* settings; GE results are saved under --results-dir.
+check fails. Thresholds come from the STOCKYARD_QUALITY_* settings; GE results are saved under --results-dir.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from stockyard.quality.raw import (
 from stockyard.quality.recommendations import check_recommendations
 from stockyard.quality.results import QualityResult, Severity, Window
 from stockyard.quality.settings import get_quality_settings
-from stockyard.settings import get_settings
+from stockyard.settings import get_services_settings
 
 SHOWN_ROWS = 3
 
@@ -95,10 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--start", required=True, type=date.fromisoformat, help="first date, YYYY-MM-DD")
     parser.add_argument("--end", required=True, type=date.fromisoformat, help="last date, YYYY-MM-DD")
-    parser.add_argument("--results-dir", type=Path, default=None, help="default: STOCKYARD_STATE_DIR/quality")
+    parser.add_argument(
+        "--results-dir", type=Path, default=None, help="default: STOCKYARD_SERVICES_STATE_DIR/quality"
+    )
     parser.add_argument("--recommendations-table", default=None, help="e.g. products.recommendations")
     args = parser.parse_args(argv)
-    results_dir = args.results_dir or get_settings().state_dir / "quality"
+    results_dir = args.results_dir or get_services_settings().state_dir / "quality"
     pd.set_option("display.width", 200)
     with psycopg.connect(args.database_url) as conn:
         results = run_all(

@@ -1,22 +1,25 @@
-"""Thresholds of the quality checks, read from the environment (`.env.example` lists them)."""
+"""The quality section of the settings (STOCKYARD_QUALITY_*): thresholds of the quality checks. `.env.example`
+lists them."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from stockyard.settings import Share, StockyardSettings
 
 
-class QualitySettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="QUALITY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+class QualitySettings(StockyardSettings):
+    model_config = SettingsConfigDict(env_prefix="STOCKYARD_QUALITY_")
+    renamed_variables = {
+        f"QUALITY_{field.upper()}": field
+        for field in ("max_quarantined_share", "max_daily_move", "reconciliation_tolerance")
+    }
 
-    max_quarantined_share: float = Field(
+    max_quarantined_share: Share = Field(
         default=0.01,
-        ge=0.0,
-        le=1.0,
         description="The row check fails when quarantined / (loaded + quarantined) in a window exceeds this.",
     )
     max_daily_move: float = Field(

@@ -18,9 +18,9 @@ from stockyard.marketdata.alphavantage import QUERY_URL, AlphaVantageProvider
 from stockyard.marketdata.chain import FallbackChain, UnservedSymbolError
 from stockyard.marketdata.http import HttpProvider, RequestBudget
 from stockyard.marketdata.schema import MarketDataError
+from stockyard.marketdata.settings import MarketDataSettings
 from stockyard.marketdata.stooq import CSV_URL, StooqProvider
 from stockyard.marketdata.yahoo import CHART_URL, YahooProvider
-from stockyard.settings import Settings
 
 RECORDED = Path(__file__).resolve().parent.parent / "fixtures" / "recorded"
 API_KEY = "TESTKEY123"  # also inside information_rate_limit.json, as Alpha Vantage echoes the key
@@ -319,9 +319,9 @@ def test_alphavantage_messages_are_errors_without_the_api_key(
 
 
 def test_alphavantage_needs_an_api_key() -> None:
-    with pytest.raises(ValueError, match="ALPHAVANTAGE_API_KEY"):
+    with pytest.raises(ValueError, match="STOCKYARD_MARKET_DATA_ALPHAVANTAGE_API_KEY"):
         AlphaVantageProvider(["UNP"], api_key=None)
-    with pytest.raises(ValueError, match="ALPHAVANTAGE_API_KEY"):
+    with pytest.raises(ValueError, match="STOCKYARD_MARKET_DATA_ALPHAVANTAGE_API_KEY"):
         AlphaVantageProvider(["UNP"], api_key="")
 
 
@@ -451,19 +451,19 @@ def test_chain_metadata_comes_from_the_first_provider_that_knows(
 # --- build_provider ----------------------------------------------------------------------------------------
 
 
-def settings(**values: Any) -> Settings:
+def settings(**values: Any) -> MarketDataSettings:
     defaults: dict[str, Any] = {
-        "market_data_provider": "sample",
-        "market_data_providers": None,
-        "market_data_symbols": "UNP,trow",
+        "provider": "sample",
+        "providers": None,
+        "symbols": "UNP,trow",
         "alphavantage_api_key": None,
-        "market_data_csv_dir": None,
-        "market_data_metadata_csv": None,
-        "market_data_timeout_seconds": 5.0,
-        "market_data_max_retries": 2,
-        "market_data_request_budget": 25,
+        "csv_dir": None,
+        "metadata_csv": None,
+        "timeout_seconds": 5.0,
+        "max_retries": 2,
+        "request_budget": 25,
     }
-    return Settings(_env_file=None, **(defaults | values))
+    return MarketDataSettings(_env_file=None, **(defaults | values))
 
 
 @pytest.mark.parametrize(
@@ -477,7 +477,7 @@ def settings(**values: Any) -> Settings:
 def test_build_provider_makes_http_providers_from_settings(
     name: str, cls: type[HttpProvider], extra: dict[str, Any]
 ) -> None:
-    provider = build_provider(settings(market_data_provider=name, **extra))
+    provider = build_provider(settings(provider=name, **extra))
 
     assert isinstance(provider, cls)
     assert provider.symbols() == ["UNP", "TROW"]
@@ -485,7 +485,7 @@ def test_build_provider_makes_http_providers_from_settings(
 
 
 def test_build_provider_makes_a_chain_from_several_names() -> None:
-    chain = build_provider(settings(market_data_providers="yahoo, stooq"))
+    chain = build_provider(settings(providers="yahoo, stooq"))
 
     assert isinstance(chain, FallbackChain)
     assert chain.name == "chain(yahoo,stooq)"
@@ -494,16 +494,16 @@ def test_build_provider_makes_a_chain_from_several_names() -> None:
 
 def test_build_provider_makes_the_sample_provider() -> None:
     sample = pytest.importorskip("stockyard.marketdata.sample")
-    provider = build_provider(settings(market_data_provider="sample", sample_seed=3, sample_symbols=22))
+    provider = build_provider(settings(provider="sample", sample_seed=3, sample_symbols=22))
 
     assert isinstance(provider, sample.SampleProvider)
     assert (provider.seed, provider.n_symbols, provider.synthetic) == (3, 22, True)
-    assert build_provider(settings(market_data_providers="sample,yahoo")).synthetic
+    assert build_provider(settings(providers="sample,yahoo")).synthetic
 
 
 def test_build_provider_makes_the_csv_provider(tmp_path: Path) -> None:
     csv_files = pytest.importorskip("stockyard.marketdata.csv_files")
-    provider = build_provider(settings(market_data_provider="csv", market_data_csv_dir=tmp_path))
+    provider = build_provider(settings(provider="csv", csv_dir=tmp_path))
 
     assert isinstance(provider, csv_files.CsvProvider)
     assert provider.directory == tmp_path
@@ -513,13 +513,13 @@ def test_build_provider_makes_the_csv_provider(tmp_path: Path) -> None:
     ("values", "message"),
     [
         (
-            {"market_data_provider": "bloomberg"},
+            {"provider": "bloomberg"},
             "provider 'bloomberg'; known providers: sample, csv, yahoo, alphavantage, stooq",
         ),
-        ({"market_data_provider": "yahoo", "market_data_symbols": None}, "set MARKET_DATA_SYMBOLS"),
-        ({"market_data_providers": "yahoo,stooq", "market_data_symbols": " , "}, "set MARKET_DATA_SYMBOLS"),
-        ({"market_data_provider": "alphavantage"}, "ALPHAVANTAGE_API_KEY"),
-        ({"market_data_provider": "csv"}, "MARKET_DATA_CSV_DIR"),
+        ({"provider": "yahoo", "symbols": None}, "set STOCKYARD_MARKET_DATA_SYMBOLS"),
+        ({"providers": "yahoo,stooq", "symbols": " , "}, "set STOCKYARD_MARKET_DATA_SYMBOLS"),
+        ({"provider": "alphavantage"}, "STOCKYARD_MARKET_DATA_ALPHAVANTAGE_API_KEY"),
+        ({"provider": "csv"}, "STOCKYARD_MARKET_DATA_CSV_DIR"),
     ],
 )
 def test_build_provider_explains_a_bad_configuration(values: dict[str, Any], message: str) -> None:

@@ -23,7 +23,7 @@ from stockyard.marketdata.schema import (
     MarketDataError,
     validate_bars,
 )
-from stockyard.settings import Settings
+from stockyard.marketdata.settings import MarketDataSettings
 
 START = date(2019, 1, 2)
 END = date(2024, 12, 31)
@@ -220,9 +220,7 @@ def test_unknown_symbols_fail_without_stopping_the_others(provider: SampleProvid
 
 
 def test_built_from_settings() -> None:
-    settings = Settings(
-        sample_seed=11, sample_symbols=40, sample_signal_strength=0.0, market_data_start=START
-    )
+    settings = MarketDataSettings(sample_seed=11, sample_symbols=40, sample_signal_strength=0.0, start=START)
     provider = sample_provider_from_settings(settings)
     assert (provider.seed, provider.n_symbols, provider.signal_strength, provider.start) == (
         11,

@@ -10,13 +10,13 @@ import pytest
 
 from ml.config import MLSettings, TrackingConfig
 from ml.tracking import ensure_tracking_database, ui_command
-from stockyard.settings import Settings
+from stockyard.settings import ServicesSettings
 from tests.support import throwaway_database
 
 
 def test_default_store_is_the_mlflow_database_beside_the_warehouse(tmp_path: Path) -> None:
-    settings = Settings(
-        database_url="postgresql://postgres@db.internal:5432/stockyard", STOCKYARD_STATE_DIR=tmp_path
+    settings = ServicesSettings(
+        database_url="postgresql://postgres@db.internal:5432/stockyard", state_dir=tmp_path
     )
     config = TrackingConfig.from_settings(settings, MLSettings())
     assert config.tracking_uri == "postgresql://postgres@db.internal:5432/stockyard_mlflow"
@@ -26,7 +26,7 @@ def test_default_store_is_the_mlflow_database_beside_the_warehouse(tmp_path: Pat
 
 def test_a_remote_server_can_be_configured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STOCKYARD_ML_TRACKING_URI", "http://mlflow.internal:5000")
-    config = TrackingConfig.from_settings(Settings(), MLSettings())
+    config = TrackingConfig.from_settings(ServicesSettings(), MLSettings())
     assert config.is_remote and config.artifact_root is None
     assert config.ui_url == "http://mlflow.internal:5000"
     with pytest.raises(ValueError, match="already serves the UI"):

@@ -14,7 +14,6 @@ from orchestration.ingestion.assets import build_price_assets, stock_universe
 from orchestration.partitions import trading_day_partitions
 from orchestration.quality.checks import build_quality_checks
 from orchestration.resources import MarketDataResource, WarehouseResource
-from stockyard.settings import Settings
 
 HISTORY_START = date(2024, 1, 2)
 PARTITIONS = trading_day_partitions(HISTORY_START)
@@ -24,7 +23,7 @@ PRICE_ASSETS = build_price_assets(PARTITIONS)
 def resources(database_url: str) -> dict[str, object]:
     return {
         "market_data": MarketDataResource(
-            providers="sample", history_start=HISTORY_START.isoformat(), sample_symbols=15
+            overrides={"providers": "sample", "start": HISTORY_START.isoformat(), "sample_symbols": "15"}
         ),
         "warehouse_db": WarehouseResource(database_url=database_url),
     }
@@ -40,7 +39,7 @@ def materialize_prices(database_url: str, first: str, last: str) -> dg.ExecuteIn
 
 
 def test_definitions_load() -> None:
-    defs = build_definitions(Settings())
+    defs = build_definitions()
     graph = defs.resolve_asset_graph()
     assert {"stock_universe", "raw_daily_prices", "raw_corporate_actions"} <= {
         key.to_user_string() for key in graph.get_all_asset_keys()
@@ -93,7 +92,7 @@ def test_price_window_materializes_in_one_run_and_reruns_idempotently(loaded_dat
         ).fetchone()
     assert duplicates == (0,)
     provider = MarketDataResource(
-        providers="sample", history_start=HISTORY_START.isoformat(), sample_symbols=15
+        overrides={"providers": "sample", "start": HISTORY_START.isoformat(), "sample_symbols": "15"}
     ).provider()
     returned = provider.history(provider.symbols(), date(2024, 1, 2), date(2024, 3, 28))
     assert before is not None and before[0] == len(returned.bars) > 0
@@ -137,17 +136,21 @@ def materialize_folder(
     database_url: str, folder: Path, selection: list[dg.AssetsDefinition], first: str, last: str
 ) -> dg.ExecuteInProcessResult:
     market_data = MarketDataResource(
-        providers="csv",
-        history_start=HISTORY_START.isoformat(),
-        csv_dir=str(folder),
-        metadata_csv=str(folder / "constituents.csv"),
-    )
-    settings = Settings.model_validate(
-        {"STOCKYARD_STATE_DIR": folder / "state", "market_data_providers": "csv"}
+        overrides={
+            "providers": "csv",
+            "start": HISTORY_START.isoformat(),
+            "csv_dir": str(folder),
+            "metadata_csv": str(folder / "constituents.csv"),
+        }
     )
     tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
     return dg.materialize(
-        [stock_universe, PRICE_ASSETS, price_consumer, *build_quality_checks(settings)],
+        [
+            stock_universe,
+            PRICE_ASSETS,
+            price_consumer,
+            *build_quality_checks(folder / "state", market_data=market_data.settings()),
+        ],
         selection=selection,
         resources={"market_data": market_data, "warehouse_db": WarehouseResource(database_url=database_url)},
         tags=tags if PRICE_ASSETS in selection else {},

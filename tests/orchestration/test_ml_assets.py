@@ -20,7 +20,6 @@ from orchestration.ml.assets import (
 from orchestration.partitions import trading_day_partitions
 from orchestration.quality.checks import FEATURE_CHECK, build_feature_check
 from orchestration.stages import plan_stages
-from stockyard.settings import Settings
 from tests.orchestration.support import (
     FAMILIES,
     FEATURES,
@@ -37,7 +36,7 @@ from tests.orchestration.support import (
 
 
 def test_definitions_put_the_ml_assets_behind_the_marts() -> None:
-    defs = build_definitions(Settings())
+    defs = build_definitions()
     graph = defs.resolve_asset_graph()
     assert set(graph.get(TRAINING_DATASET).parent_keys) == {
         FEATURES,
@@ -173,7 +172,7 @@ def test_a_failing_feature_check_stops_the_ml_assets(
     def fct_stock_features() -> None:
         """Stands for the dbt model, built already."""
 
-    check = build_feature_check(FEATURES, Settings.model_validate({"STOCKYARD_STATE_DIR": tmp_path}))
+    check = build_feature_check(FEATURES, tmp_path)
     last_day = MARKET_END.isoformat()
 
     def check_features(instance: dg.DagsterInstance) -> bool:

@@ -32,7 +32,6 @@ from orchestration.resources import ApiCacheResource
 from orchestration.stages import plan_stages
 from stockyard.api_cache import generation_key
 from stockyard.product_settings import ProductSettings
-from stockyard.settings import Settings
 from tests.orchestration.support import (
     FEATURES,
     MARKET_START,
@@ -58,8 +57,9 @@ def product_assets(products: ProductSettings = PRODUCTS) -> list[dg.AssetsDefini
 
 
 def recommendation_check(tmp_path_factory: pytest.TempPathFactory) -> dg.AssetChecksDefinition:
-    settings = Settings.model_validate({"STOCKYARD_STATE_DIR": tmp_path_factory.mktemp("state")})
-    return build_recommendation_check(RECOMMENDATIONS, settings, table="products.recommendations")
+    return build_recommendation_check(
+        RECOMMENDATIONS, tmp_path_factory.mktemp("state"), table="products.recommendations"
+    )
 
 
 def materialize(
@@ -132,7 +132,7 @@ def query(database: str, statement: str, *params: object) -> pd.DataFrame:
 
 
 def test_products_come_after_the_champions_in_the_definitions() -> None:
-    defs = build_definitions(Settings())
+    defs = build_definitions()
     graph = defs.resolve_asset_graph()
     assert set(graph.get(RECOMMENDATIONS).parent_keys) == {MODEL_PROMOTION, FEATURES}
     assert set(graph.get(FORECASTS).parent_keys) == {MODEL_PROMOTION}

@@ -19,7 +19,7 @@ from ml.recommendations import (
 )
 from ml.tracking import configure_tracking
 from ml.training import TrainingResult
-from stockyard.product_settings import ProductSettings
+from stockyard.product_settings import ProductSettings, get_product_settings
 from stockyard.products import RECOMMENDATION_COLUMNS
 
 
@@ -210,9 +210,13 @@ def test_bad_predictions_and_thresholds_are_named() -> None:
 def test_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STOCKYARD_PRODUCTS_BUY_ABOVE_PERCENTILE", "0.8")
     monkeypatch.setenv("STOCKYARD_PRODUCTS_TOP_CONTRIBUTIONS", "3")
-    assert RecommendationConfig.from_settings() == RecommendationConfig(
-        buy_above_percentile=0.8, sell_at_or_below_percentile=0.1, top_contributions=3
-    )
+    get_product_settings.cache_clear()
+    try:
+        assert RecommendationConfig.from_settings() == RecommendationConfig(
+            buy_above_percentile=0.8, sell_at_or_below_percentile=0.1, top_contributions=3
+        )
+    finally:
+        get_product_settings.cache_clear()
     monkeypatch.setenv("STOCKYARD_PRODUCTS_SELL_AT_OR_BELOW_PERCENTILE", "0.85")
     with pytest.raises(ValueError, match="SELL_AT_OR_BELOW_PERCENTILE"):
         ProductSettings()

@@ -22,8 +22,8 @@ from orchestration.resources import MarketDataResource, WarehouseResource
 from stockyard import rules
 from stockyard.marketdata.base import MarketDataProvider
 from stockyard.marketdata.chain import FallbackChain
+from stockyard.marketdata.settings import MarketDataSettings
 from stockyard.quality.settings import QualitySettings
-from stockyard.settings import Settings
 from tests.quality.defects import Defect, DefectInjectingProvider, DefectKind
 from tests.quality.features_table import SESSIONS, create_table, features_table, still_market_table
 from tests.quality.support import DEFECT_DAY, HISTORY_START, N_SYMBOLS, WINDOW, accounted_rows, returned_rows
@@ -66,15 +66,13 @@ def price_consumer() -> None:
     """Downstream of raw prices."""
 
 
-def settings_for(state_dir: Path, providers: str = "sample") -> Settings:
-    return Settings.model_validate({"STOCKYARD_STATE_DIR": state_dir, "market_data_providers": providers})
-
-
 def market_data(*defects: Defect, kind: type[InjectedMarketData] = InjectedMarketData) -> InjectedMarketData:
     return kind(
-        providers="sample",
-        history_start=HISTORY_START.isoformat(),
-        sample_symbols=N_SYMBOLS,
+        overrides={
+            "providers": "sample",
+            "start": HISTORY_START.isoformat(),
+            "sample_symbols": str(N_SYMBOLS),
+        },
         defects=[f"{defect.kind} {defect.symbol} {defect.day}" for defect in defects],
     )
 
@@ -114,7 +112,7 @@ def ran(result: dg.ExecuteInProcessResult, asset: dg.AssetsDefinition) -> bool:
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A warehouse with the sample universe loaded and checked."""
     with throwaway_database() as url:
-        checks = build_quality_checks(settings_for(tmp_path_factory.mktemp("state")), quality=DEFAULT)
+        checks = build_quality_checks(tmp_path_factory.mktemp("state"), quality=DEFAULT)
         result = dg.materialize(
             [stock_universe, *checks],
             selection=[stock_universe],
@@ -136,8 +134,13 @@ def subject(database_url: str) -> str:
 
 
 def test_checks_are_defined_with_their_blocking_and_severity(tmp_path: Path) -> None:
-    one = build_quality_checks(settings_for(tmp_path), quality=DEFAULT)
-    two = build_quality_checks(settings_for(tmp_path, "sample,stooq"), features=FEATURES_KEY, quality=DEFAULT)
+    one = build_quality_checks(tmp_path, quality=DEFAULT)
+    two = build_quality_checks(
+        tmp_path,
+        market_data=MarketDataSettings(providers="sample,stooq"),
+        features=FEATURES_KEY,
+        quality=DEFAULT,
+    )
 
     def specs(checks: list[dg.AssetChecksDefinition]) -> dict[str, bool]:
         return {
@@ -171,7 +174,7 @@ def test_checks_are_defined_with_their_blocking_and_severity(tmp_path: Path) -> 
 
 
 def test_a_clean_window_passes_every_check(database_url: str, tmp_path: Path) -> None:
-    checks = build_quality_checks(settings_for(tmp_path), quality=STRICT)
+    checks = build_quality_checks(tmp_path, quality=STRICT)
     result = materialize(database_url, [PRICE_ASSETS, price_consumer], checks, market_data())
     assert result.success and ran(result, price_consumer)
     assert {key: e.passed for key, e in evaluations(result).items()} == {
@@ -185,7 +188,7 @@ def test_a_clean_window_passes_every_check(database_url: str, tmp_path: Path) ->
 def test_a_failing_row_check_blocks_downstream_until_the_source_is_fixed(
     database_url: str, subject: str, tmp_path: Path
 ) -> None:
-    checks = build_quality_checks(settings_for(tmp_path), quality=STRICT)
+    checks = build_quality_checks(tmp_path, quality=STRICT)
     defects = [
         Defect(DefectKind.HIGH_BELOW_LOW, subject, DEFECT_DAY),
         Defect(DefectKind.GAP, subject, date(2024, 3, 6)),
@@ -219,7 +222,7 @@ def test_a_failing_row_check_blocks_downstream_until_the_source_is_fixed(
 
 
 def test_warnings_show_but_do_not_block(database_url: str, subject: str, tmp_path: Path) -> None:
-    checks = build_quality_checks(settings_for(tmp_path), quality=DEFAULT)
+    checks = build_quality_checks(tmp_path, quality=DEFAULT)
     stale = market_data(Defect(DefectKind.STALE_REPEATS, subject, DEFECT_DAY))
     result = materialize(database_url, [PRICE_ASSETS, price_consumer], checks, stale)
     assert result.success and ran(result, price_consumer)
@@ -233,7 +236,9 @@ def test_warnings_show_but_do_not_block(database_url: str, subject: str, tmp_pat
 def test_reconciliation_reports_disagreeing_providers_without_blocking(
     database_url: str, subject: str, tmp_path: Path
 ) -> None:
-    checks = build_quality_checks(settings_for(tmp_path, "sample,sample"), quality=DEFAULT)
+    checks = build_quality_checks(
+        tmp_path, market_data=MarketDataSettings(providers="sample,sample"), quality=DEFAULT
+    )
     split = Defect(DefectKind.UNANNOUNCED_SPLIT, subject, DEFECT_DAY)
     result = materialize(
         database_url, [PRICE_ASSETS, price_consumer], checks, market_data(split, kind=TwoProvidersMarketData)
@@ -266,7 +271,7 @@ def features_consumer() -> None:
 
 
 def test_a_failing_feature_check_blocks_the_models(database_url: str, tmp_path: Path) -> None:
-    checks = build_quality_checks(settings_for(tmp_path), features=FEATURES_KEY, quality=DEFAULT)
+    checks = build_quality_checks(tmp_path, features=FEATURES_KEY, quality=DEFAULT)
     feature_check = [
         check for check in checks if check.check_keys == {dg.AssetCheckKey(FEATURES_KEY, "feature_rules")}
     ]
@@ -297,7 +302,7 @@ def test_a_failing_feature_check_blocks_the_models(database_url: str, tmp_path: 
 def test_a_check_run_on_its_own_checks_the_latest_materialized_window(
     database_url: str, tmp_path: Path
 ) -> None:
-    checks = build_quality_checks(settings_for(tmp_path), quality=STRICT)
+    checks = build_quality_checks(tmp_path, quality=STRICT)
     resources = {"market_data": market_data(), "warehouse_db": WarehouseResource(database_url=database_url)}
     instance = dg.DagsterInstance.ephemeral()
     day = dg.materialize(

@@ -42,7 +42,7 @@ def test_the_report_prints_every_check_and_fails_on_errors(
     args = ["--database-url", quality_database, "--start", str(WINDOW.first), "--end", str(WINDOW.last)]
     args += ["--results-dir", str(tmp_path)]
 
-    monkeypatch.setenv("QUALITY_MAX_QUARANTINED_SHARE", "0.01")
+    monkeypatch.setenv("STOCKYARD_QUALITY_MAX_QUARANTINED_SHARE", "0.01")
     assert main(args) == 0
     out = capsys.readouterr().out
     assert f"PASS  raw_daily_prices.row_rules: 438 rows in {WINDOW}" in out
@@ -52,7 +52,7 @@ def test_the_report_prints_every_check_and_fails_on_errors(
     assert "PASS  raw_daily_prices.served_symbols" in out and "PASS  stock_universe.sector_names" in out
     assert out.rstrip().endswith("6 checks, 0 failed")
 
-    monkeypatch.setenv("QUALITY_MAX_QUARANTINED_SHARE", "0")
+    monkeypatch.setenv("STOCKYARD_QUALITY_MAX_QUARANTINED_SHARE", "0")
     get_quality_settings.cache_clear()
     assert main(args) == 1
     assert capsys.readouterr().out.rstrip().endswith("6 checks, 1 failed: raw_daily_prices.row_rules")

@@ -53,8 +53,8 @@ def test_serve_answers_logs_json_and_stops_gracefully(
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": ungranted_warehouse,
-        "REDIS_URL": redis_url,
+        "STOCKYARD_SERVICES_DATABASE_URL": ungranted_warehouse,
+        "STOCKYARD_SERVICES_REDIS_URL": redis_url,
         "STOCKYARD_API_CACHE_PREFIX": f"{SESSION_CACHE_PREFIX}:serve",
     }
     server = subprocess.Popen(
@@ -90,7 +90,7 @@ def test_serve_answers_logs_json_and_stops_gracefully(
                 "select distinct usename from pg_stat_activity"
                 " where application_name = 'stockyard-api' and datname = current_database()"
             ).fetchall()
-        # As the read-only role `stockyard serve` set up, not as the owner DATABASE_URL names.
+        # As the read-only role `stockyard serve` set up, not as the owner the services URL names.
         assert users == [(API_ROLE,)]
     finally:
         server.send_signal(signal.SIGTERM)
@@ -110,7 +110,7 @@ def test_serve_answers_logs_json_and_stops_gracefully(
 
 
 def test_serve_says_when_it_cannot_set_up_the_api_role(redis_url: str) -> None:
-    # DATABASE_URL as a user who may create databases but not roles.
+    # STOCKYARD_SERVICES_DATABASE_URL as a user who may create databases but not roles.
     user = f"stockyard_test_owner_{uuid.uuid4().hex[:8]}"
     server_url = shared.test_servers()[0]
     with psycopg.connect(server_url, autocommit=True) as conn:
@@ -119,8 +119,8 @@ def test_serve_says_when_it_cannot_set_up_the_api_role(redis_url: str) -> None:
         with shared.throwaway_database() as url:
             env = {
                 **os.environ,
-                "DATABASE_URL": url.replace("//postgres@", f"//{user}@"),
-                "REDIS_URL": redis_url,
+                "STOCKYARD_SERVICES_DATABASE_URL": url.replace("//postgres@", f"//{user}@"),
+                "STOCKYARD_SERVICES_REDIS_URL": redis_url,
             }
             result = subprocess.run(
                 [sys.executable, "-m", "cli.main", "serve", "--port", str(free_port())],

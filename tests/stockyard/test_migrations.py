@@ -185,7 +185,11 @@ def test_revision_2_downgrades_to_revision_1_and_back(bare_database_url: str) ->
 def stockyard_db_upgrade(database_url: str, redis_url: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "cli.main", "db", "upgrade"],
-        env={**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url},
+        env={
+            **os.environ,
+            "STOCKYARD_SERVICES_DATABASE_URL": database_url,
+            "STOCKYARD_SERVICES_REDIS_URL": redis_url,
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

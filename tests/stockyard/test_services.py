@@ -11,7 +11,7 @@ import yaml
 
 from cli.services import REDIS_EVICTION_POLICY, REDIS_MAXMEMORY, EmbeddedServices
 from stockyard.endpoints import Endpoints, resolve_endpoints, sibling_database_url
-from stockyard.settings import PROJECT_ROOT, Settings
+from stockyard.settings import PROJECT_ROOT, ServicesSettings
 
 
 @pytest.fixture
@@ -51,10 +51,10 @@ def test_up_is_idempotent(services: EmbeddedServices) -> None:
 
 
 def test_configured_services_are_used_as_they_are(tmp_path: Path) -> None:
-    settings = Settings(
+    settings = ServicesSettings(
         database_url="postgresql://u@db.example:5432/warehouse",
         redis_url="redis://cache:6379/1",
-        STOCKYARD_STATE_DIR=tmp_path,
+        state_dir=tmp_path,
     )
     endpoints = resolve_endpoints(settings)
     assert endpoints == Endpoints(
