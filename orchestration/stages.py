@@ -30,8 +30,8 @@ def plan_stages(selection: str, *, start: date | None = None, end: date | None =
     # Assets computed together (a multi-asset) can only run together.
     selected = dg.AssetSelection.from_string(selection).required_multi_asset_neighbors().resolve(graph)
     keys = [key for key in graph.toposorted_asset_keys if key in selected]
-    # Training is slow and ends in a blocking promotion gate: the ML assets and what depends on them run
-    # after every other stage, so a challenger that fails the gate leaves the warehouse complete.
+    # Training is slow and can fail: the ML assets and what depends on them run after every other stage, so
+    # a failed training leaves the warehouse complete.
     late: set[dg.AssetKey] = set()
     for key in keys:
         node = graph.get(key)

@@ -13,8 +13,8 @@ between processes, and a process holds one copy at most.
 
 ml.training decides promotion as it registers each model: the new version gets the alias `challenger`, and
 `champion` only when it beats the champion by the rule's margin. model_promotion publishes the champions;
-its blocking check per family fails when that family's challenger failed the rule, so the alias stays where
-it was and nothing downstream of model_promotion runs.
+its check per family fails when that family's challenger failed the rule. The check does not block: the
+champion alias stays where it was, so the products downstream are made with the champion that was kept.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -266,14 +266,16 @@ def model_evaluation(
         dg.AssetCheckSpec(
             promotion_check_name(family.name),
             asset=MODEL_PROMOTION,
-            blocking=True,
             description=f"The {family.name} challenger of this run passed the promotion rule (or there was "
-            "no champion yet). When it fails, the champion alias stays and nothing downstream runs.",
+            "no champion yet). A warning when it did not: the champion alias stays and the products are made "
+            "with the champion that was kept. An error when the family has no champion at all: its products "
+            "fail until a version is promoted.",
         )
         for family in FAMILIES
     ],
     description="The champion of each family (registry alias `champion`) after this run's decisions, as "
-    "pinned model URIs for what scores with them.",
+    "pinned model URIs for what scores with them. A challenger that did not beat its champion fails its "
+    "check without blocking: the products downstream are made with the champion that was kept.",
 )
 def model_promotion(
     comparison: Comparison, mlflow_tracking: MLflowResource
@@ -282,9 +284,11 @@ def model_promotion(
 
     client = mlflow_tracking.client()
     champions: dict[str, str] = {}
+    champion_versions: dict[str, str | None] = {}
     rows = []
     for summary in comparison.summaries:
         champion = version_with_alias(client, summary.model_name, CHAMPION)
+        champion_versions[summary.family] = str(champion.version) if champion else None
         if champion is not None:
             champions[summary.family] = f"models:/{summary.model_name}/{champion.version}"
         rows.append(
@@ -304,21 +308,35 @@ def model_promotion(
         },
     )
     for summary in comparison.summaries:
-        yield _promotion_check(summary)
+        yield _promotion_check(summary, champion_versions[summary.family])
 
 
-def _promotion_check(summary: ModelSummary) -> dg.AssetCheckResult:
+def _promotion_check(summary: ModelSummary, champion: str | None) -> dg.AssetCheckResult:
+    """The gate's decision for one family, given the version that holds the champion alias now.
+
+    A challenger that did not beat the champion is a decision the gate exists to make, not a defect in the
+    data: the check fails with WARN severity (shown as a warning in the Dagster UI, where ERROR reads as
+    something to fix) and does not block, so the products are made with `champion`. Only a family with no
+    champion at all is an ERROR: nothing can score with it, and its products fail saying so.
+    """
     decision = summary.promotion
     values = {
         "challenger_value": decision.challenger_value,
         "champion_value": decision.champion_value,
     }
     outcome = "promoted to champion" if decision.promoted else "stays challenger"
+    description = f"{summary.model_name} v{summary.model_version} {outcome}: {decision.reason}"
+    if champion is None:
+        description += (
+            f". {summary.model_name} has no champion: its products fail until a version is promoted"
+        )
+    elif not decision.promoted:
+        description += f". The products are made with champion v{champion}"
     return dg.AssetCheckResult(
         check_name=promotion_check_name(summary.family),
-        passed=decision.promoted,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=f"{summary.model_name} v{summary.model_version} {outcome}: {decision.reason}",
+        passed=decision.promoted and champion is not None,
+        severity=dg.AssetCheckSeverity.WARN if champion is not None else dg.AssetCheckSeverity.ERROR,
+        description=description,
         metadata={
             "mlflow_run": dg.MetadataValue.url(summary.run_url),
             "decision": decision.alias,
@@ -327,6 +345,8 @@ def _promotion_check(summary: ModelSummary) -> dg.AssetCheckResult:
             "evaluation_window": decision.evaluation_window,
             "challenger_version": decision.challenger_version,
             "champion_version": decision.champion_version or "none",
+            # Who holds the alias now, what the products are made with.
+            "champion_after": champion or "none",
             **{name: dg.MetadataValue.float(value) for name, value in values.items() if value is not None},
         },
     )

@@ -10,9 +10,10 @@ its rows, writes them in one transaction and purges the API's cache so the next 
 carries the model version, the data date and the data source (`synthetic` for the sample market); the
 metadata links the champion's MLflow run.
 
-All but model_versions depend on model_promotion, whose blocking checks fail when a challenger fails the
-promotion rule: then they do not run in that run, and the products stay those of the champion that was kept.
-model_versions records the decision either way.
+All but model_versions depend on model_promotion, whose checks fail when a challenger fails the promotion
+rule. They do not block: the registry alias `champion` stays where it was, so these assets still run and make
+the day's products with the champion that was kept; a family with no champion at all fails here, saying so.
+model_versions records the decision (and the challenger) either way.
 """
 
 import tempfile

@@ -16,7 +16,7 @@ from scipy import stats
 
 from ml.tracking import CHAMPION, version_with_alias
 from orchestration.definitions import build_definitions
-from orchestration.ml.assets import MODEL_PROMOTION
+from orchestration.ml.assets import MODEL_EVALUATION, MODEL_PROMOTION, promotion_check_name
 from orchestration.partitions import trading_day_partitions
 from orchestration.products.assets import (
     BACKTEST,
@@ -33,11 +33,14 @@ from orchestration.stages import plan_stages
 from stockyard.api_cache import generation_key
 from stockyard.product_settings import ProductSettings
 from tests.orchestration.support import (
+    FAMILIES,
     FEATURES,
     MARKET_START,
     SMALL,
+    aliases,
     checks_of,
     client_of,
+    key_of,
     metadata_of,
     ml_assets,
 )
@@ -340,3 +343,85 @@ def test_a_day_without_data_fails_with_the_reason(
 
 def test_purging_with_redis_down_warns_and_goes_on() -> None:
     assert ApiCacheResource(redis_url="redis://127.0.0.1:9/0").purge() is None
+
+
+def test_a_challenger_that_does_not_beat_the_champion_leaves_the_day_to_the_champion(
+    trained: dg.ExecuteInProcessResult,
+    resources: dict[str, object],
+    instance: dg.DagsterInstance,
+    market_database: str,
+) -> None:
+    # No version can beat its champion by a rank IC of 1. Only XGBoost is retrained: the other families'
+    # summaries are read back from the first training.
+    strict = ml_assets(SMALL.model_copy(update={"promotion_min_improvement": 1.0}))
+    result = dg.materialize(
+        [*strict, *product_assets()],
+        selection=[
+            key_of(family="xgboost"),
+            MODEL_EVALUATION,
+            MODEL_PROMOTION,
+            MODEL_VERSIONS,
+            RECOMMENDATIONS,
+        ],
+        resources=resources,
+        instance=instance,
+        partition_key=LAST_DAY,
+    )
+    assert result.success, "a lost gate does not fail the run"
+
+    checks = checks_of(result)
+    failed = checks[promotion_check_name("xgboost")]
+    assert not failed.passed and failed.severity is dg.AssetCheckSeverity.WARN
+    assert failed.description is not None and "v2 stays challenger" in failed.description
+    assert "required more than 1.00000" in failed.description
+    assert "The products are made with champion v1" in failed.description
+    assert checks[promotion_check_name("lstm")].passed and checks[promotion_check_name("prophet")].passed
+    # The alias stays with the champion; the new version is recorded as the challenger.
+    assert aliases(resources, "stockyard-xgboost") == {"champion": "1", "challenger": "2"}
+    assert metadata_of(result, MODEL_PROMOTION)["champions"] == {
+        family: f"models:/stockyard-{family}/1" for family in FAMILIES
+    }
+    versions = query(
+        market_database,
+        "select version, alias from products.model_versions where model_name = 'stockyard-xgboost'",
+    )
+    assert dict(zip(versions["version"], versions["alias"], strict=True)) == {
+        "1": "champion",
+        "2": "challenger",
+    }
+    # The day's recommendations are made, with the champion.
+    assert metadata_of(result, RECOMMENDATIONS)["model"] == "stockyard-xgboost v1"
+    written = query(
+        market_database,
+        "select model_version, count(*) as n from products.recommendations where date = %s group by 1",
+        date.fromisoformat(LAST_DAY),
+    )
+    assert written.to_dict("records") == [
+        {"model_version": "1", "n": metadata_of(result, RECOMMENDATIONS)["dagster/row_count"]}
+    ]
+
+
+def test_a_family_without_a_champion_fails_its_check_and_its_products(
+    trained: dg.ExecuteInProcessResult, resources: dict[str, object], instance: dg.DagsterInstance
+) -> None:
+    client = client_of(resources)
+    champion = version_with_alias(client, "stockyard-xgboost", CHAMPION)
+    assert champion is not None
+    client.delete_registered_model_alias("stockyard-xgboost", CHAMPION)
+    try:
+        result = dg.materialize(
+            [*ml_assets(), *product_assets()],
+            selection=[MODEL_PROMOTION, RECOMMENDATIONS],
+            resources=resources,
+            instance=instance,
+            partition_key=LAST_DAY,
+            raise_on_error=False,
+        )
+    finally:
+        client.set_registered_model_alias("stockyard-xgboost", CHAMPION, champion.version)
+    failed = checks_of(result)[promotion_check_name("xgboost")]
+    assert not failed.passed and failed.severity is dg.AssetCheckSeverity.ERROR
+    assert failed.description is not None and "stockyard-xgboost has no champion" in failed.description
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    assert failure.step_key == "recommendations"
+    assert "stockyard-xgboost has no champion version yet" in str(failure.event_specific_data)
