@@ -82,7 +82,7 @@ def _print_endpoints(*, started: bool) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Create the raw and products tables, or migrate them to this version (safe to repeat)."""
+    """Create the raw, products and app tables, or migrate them to this version (safe to repeat)."""
     upgrade_database(ensure_services(get_services_settings()).database_url)
 
 
@@ -319,6 +319,8 @@ def serve(
     get_services_settings.cache_clear()
     settings = get_api_settings()
     if settings.role_owner_url is not None:
+        # The accounts' tables (app schema) must be there before the role is granted them.
+        upgrade_database(settings.role_owner_url)
         try:
             ensure_api_role(
                 settings.role_owner_url,

@@ -18,18 +18,30 @@ from fastapi.routing import APIRoute
 from serving.cache import MemoryTierMiddleware, ResponseCache
 from serving.compression import GzipMiddleware
 from serving.database import create_engine, settle_abandoned
-from serving.deps import Services
+from serving.deps import API_PREFIX, Services
 from serving.docs import add_docs
 from serving.errors import UnexpectedErrorMiddleware, install_error_handlers
 from serving.http import HttpBasicsMiddleware
 from serving.metrics import exposition
 from serving.observability import REQUEST_ID_HEADER, RequestContextMiddleware
-from serving.routes import analysis, health, models, prices, recommendations, sectors, stocks
+from serving.ratelimit import RateLimiter
+from serving.routes import (
+    admin,
+    analysis,
+    auth,
+    health,
+    me,
+    models,
+    portfolios,
+    prices,
+    recommendations,
+    sectors,
+    stocks,
+)
 from serving.schemas import ErrorDetail
 from serving.settings import ApiSettings, get_api_settings
 from serving.state import DataState, StateHolder, load_state
 
-API_PREFIX = "/api/v1"
 # When the unversioned paths were deprecated (RFC 9745: a Unix time after '@').
 LEGACY_DEPRECATED_AT = datetime(2026, 11, 27, tzinfo=UTC)
 # Replaces FastAPI's default 422 schema: the handler below answers one readable message instead.
@@ -38,6 +50,11 @@ BAD_INPUT: dict[int | str, dict[str, object]] = {
         "model": ErrorDetail,
         "description": "A parameter is malformed or out of range (the message says which).",
     }
+}
+
+
+RATE_LIMITED: dict[int | str, dict[str, object]] = {
+    429: {"model": ErrorDetail, "description": "Too many requests; `Retry-After` says when to try again."}
 }
 
 
@@ -88,7 +105,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         current_state, interval=settings.state_refresh_seconds, deadline=settings.request_deadline_seconds
     )
     await state.start()
-    app.state.services = Services(settings=settings, engine=engine, cache=cache, state=state)
+    limiter = RateLimiter(
+        redis_url=settings.redis_url,
+        prefix=settings.cache_prefix,
+        per_user=settings.rate_limit_per_user,
+        per_ip=settings.rate_limit_per_ip,
+        login=settings.rate_limit_login,
+        timeout_seconds=settings.redis_timeout_seconds,
+    )
+    app.state.services = Services(settings=settings, engine=engine, cache=cache, state=state, limiter=limiter)
     try:
         yield
     finally:
@@ -127,6 +152,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     for router in (stocks.router, prices.router, recommendations.router, analysis.router):
         app.include_router(router, prefix=API_PREFIX, responses=BAD_INPUT)
+    # The accounts: signed in through /auth, rate-limited (serving.ratelimit), audited (serving.audit).
+    for router in (auth.router, me.router, portfolios.router, admin.router):
+        app.include_router(router, prefix=API_PREFIX, responses={**BAD_INPUT, **RATE_LIMITED})
     app.include_router(
         stocks.router,
         responses=BAD_INPUT,
@@ -146,7 +174,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "HEAD"],
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
             allow_headers=["*"],
             expose_headers=[REQUEST_ID_HEADER, "X-Cache", "Deprecation", "Link"],
         )

@@ -9,11 +9,13 @@ waits up to 10 s), so `within` answers at its deadline and leaves that clean-up 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 T = TypeVar("T")
 APPLICATION_NAME = "stockyard-api"
@@ -54,6 +56,15 @@ def create_engine(
             "connect_timeout": connect_timeout_seconds,
         },
     )
+
+
+@asynccontextmanager
+async def read_write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction that may write (the sessions are read-only by default; the role's grants say what it may
+    write): committed when the block ends, rolled back when it raises."""
+    async with engine.begin() as conn:
+        await conn.execute(text("set transaction read write"))
+        yield conn
 
 
 async def within(seconds: float, work: Awaitable[T], *, what: str) -> T:

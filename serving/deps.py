@@ -19,9 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from serving.cache import ALIAS_SLOT, EncodedResponse, ResponseCache, Uncacheable
 from serving.compression import accepts_gzip
 from serving.database import within
+from serving.ratelimit import RateLimiter
 from serving.schemas import ErrorDetail
 from serving.settings import ApiSettings
 from serving.state import DataState, StateHolder
+
+API_PREFIX = "/api/v1"
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,14}$"
@@ -41,6 +44,7 @@ class Services:
     engine: AsyncEngine
     cache: ResponseCache
     state: StateHolder
+    limiter: RateLimiter
 
 
 class Api:

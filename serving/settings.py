@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import ByteSize, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
@@ -12,6 +12,10 @@ from stockyard.api_cache import API_CACHE_PREFIX
 from stockyard.api_role import API_ROLE, api_role_url
 from stockyard.endpoints import resolve_endpoints
 from stockyard.settings import StockyardSettings, get_services_settings
+
+# The signing secret a development checkout runs with; refused anywhere else.
+PLACEHOLDER_JWT_SECRET = "change-me-in-production"
+MIN_JWT_SECRET_BYTES = 32
 
 
 class ApiSettings(StockyardSettings):
@@ -70,6 +74,37 @@ class ApiSettings(StockyardSettings):
     http_max_age_seconds: int = Field(default=60, ge=0)
 
     analysis_part_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    # 'development' accepts the placeholder signing secret below; anything else refuses to start with it.
+    environment: Literal["development", "production"] = "development"
+    # Signs the access tokens (HS256): at least 32 random bytes, e.g. `python -c "import secrets;
+    # print(secrets.token_urlsafe(48))"`.
+    jwt_secret: SecretStr = SecretStr(PLACEHOLDER_JWT_SECRET)
+    jwt_issuer: str = "stockyard"
+    jwt_audience: str = "stockyard-api"
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=30, ge=1)
+    # Rate limits of the account, portfolio and admin routes (the `limits` notation: "10/minute"), counted
+    # in Redis across workers: per signed-in user, per client address, and stricter on the sign-in itself.
+    # The market-data GETs are not limited here: they answer from the cache (limit them at the proxy).
+    rate_limit_per_user: str = "300/minute"
+    rate_limit_per_ip: str = "600/minute"
+    rate_limit_login: str = "10/minute"
+    # Where the admin's "refresh the data" launches the Dagster job (the webserver's GraphQL API).
+    dagster_webserver_url: str = "http://127.0.0.1:3000"
+    refresh_job: str = "daily_refresh"
+
+    @model_validator(mode="after")
+    def _refuse_a_placeholder_secret(self) -> Self:
+        if self.environment == "development":
+            return self
+        secret = self.jwt_secret.get_secret_value()
+        if secret == PLACEHOLDER_JWT_SECRET or len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(
+                f"{self.variable('jwt_secret')} must be set to a random secret of at least "
+                f"{MIN_JWT_SECRET_BYTES} bytes when {self.variable('environment')} is {self.environment!r}"
+            )
+        return self
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -1,9 +1,12 @@
-"""The read-only PostgreSQL role the API connects as; `stockyard serve` sets it up on the warehouse.
+"""The PostgreSQL role the API connects as; `stockyard serve` sets it up on the warehouse.
 
 The role reads the marts and the products, tables that dbt and the product assets create later included
-(default privileges of the warehouse's owner, who creates them), and nothing else: it cannot write or
-create, nor read the raw, staging and intermediate layers. Its sessions are read-only and have a statement
-timeout, whatever client connects as it.
+(default privileges of the warehouse's owner, who creates them). It writes only the accounts of the app
+schema (users, their tokens, portfolios and transactions), may only add to and read the audit log (never
+update or delete it: erasing a user pseudonymizes its entries through the owner's function
+app.pseudonymize_audit_log), and cannot create anything nor read the raw, staging and intermediate layers.
+Its sessions are read-only by default, so a market-data request cannot write even by mistake; the account
+routes open their transactions read-write. They have a statement timeout, whatever client connects as it.
 
 Roles belong to the whole server, and several warehouses on one server (parallel tests) may set theirs up at
 once: every step is idempotent, and the whole set-up runs under one server-wide lock, taken in the
@@ -16,10 +19,17 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from sqlalchemy import Table
+
+from stockyard.db.catalogue import APP_SCHEMA, audit_log, portfolios, refresh_tokens, transactions, users
 
 API_ROLE = "stockyard_api"
 # The schemas the API reads, and all it may read.
 API_SCHEMAS = ("marts", "products")
+# The app tables the API changes as it likes, and the one it only appends to.
+API_WRITTEN_TABLES = (users, refresh_tokens, portfolios, transactions)
+API_APPENDED_TABLES = (audit_log,)
+PSEUDONYMIZE_AUDIT_LOG = f"{APP_SCHEMA}.pseudonymize_audit_log(bigint)"
 
 
 def api_role_url(owner_url: str, role: str, password: str) -> str:
@@ -64,6 +74,7 @@ def ensure_api_role(owner_url: str, *, role: str, password: str, statement_timeo
             )
         with psycopg.connect(owner_url, autocommit=True) as warehouse, warehouse.transaction():
             _grant_reads(warehouse, role)
+            _grant_app(warehouse, role)
 
 
 def _grant_reads(conn: psycopg.Connection, role: str) -> None:
@@ -81,3 +92,30 @@ def _grant_reads(conn: psycopg.Connection, role: str) -> None:
                 schema, grantee
             )
         )
+
+
+def _grant_app(conn: psycopg.Connection, role: str) -> None:
+    """The app schema's grants, once the migrations made it (`stockyard serve` upgrades first)."""
+    if conn.execute("select to_regnamespace(%s)", (APP_SCHEMA,)).fetchone() == (None,):
+        return
+    grantee = sql.Identifier(role)
+
+    def tables(*chosen: Table) -> sql.Composable:
+        return sql.SQL(", ").join(sql.Identifier(APP_SCHEMA, table.name) for table in chosen)
+
+    conn.execute(sql.SQL("grant usage on schema {} to {}").format(sql.Identifier(APP_SCHEMA), grantee))
+    conn.execute(
+        sql.SQL("grant select, insert, update, delete on {} to {}").format(
+            tables(*API_WRITTEN_TABLES), grantee
+        )
+    )
+    conn.execute(
+        sql.SQL("revoke update, delete, truncate on {} from {}").format(tables(*API_APPENDED_TABLES), grantee)
+    )
+    conn.execute(sql.SQL("grant select, insert on {} to {}").format(tables(*API_APPENDED_TABLES), grantee))
+    conn.execute(
+        sql.SQL("grant usage on all sequences in schema {} to {}").format(sql.Identifier(APP_SCHEMA), grantee)
+    )
+    conn.execute(
+        sql.SQL("grant execute on function {} to {}").format(sql.SQL(PSEUDONYMIZE_AUDIT_LOG), grantee)
+    )

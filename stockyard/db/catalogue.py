@@ -1,5 +1,6 @@
-"""Every table the application owns, declared once: the raw layer the ingestion assets load and the products
-the product assets write and the API serves. dbt owns the rest of the warehouse (staging to marts).
+"""Every table the application owns, declared once: the raw layer the ingestion assets load, the products
+the product assets write and the API serves, and the API's own accounts (app). dbt owns the rest of the
+warehouse (staging to marts) and never touches these.
 
 The writers' column lists and the API's products tables come from here; the migrations under
 `stockyard/db/migrations` build exactly this (tests/stockyard/test_migrations.py checks it). A change here
@@ -29,14 +30,17 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
+    Uuid,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import INET, JSONB
 
 RAW_SCHEMA = "raw"
 PRODUCTS_SCHEMA = "products"
-SCHEMAS = (RAW_SCHEMA, PRODUCTS_SCHEMA)
+APP_SCHEMA = "app"
+SCHEMAS = (RAW_SCHEMA, PRODUCTS_SCHEMA, APP_SCHEMA)
 
 metadata = MetaData(
     naming_convention={"pk": "%(table_name)s_pkey", "fk": "%(table_name)s_%(column_0_name)s_fkey"}
@@ -311,6 +315,162 @@ signal_health = Table(
     PrimaryKeyConstraint("model_name", "date"),
     comment="Realized signal health: per recommendation date whose horizon has passed, how the scores did.",
     schema=PRODUCTS_SCHEMA,
+)
+
+
+# --- app: the API's accounts, what their owners made, and the audit trail (serving/) ----------------------
+
+ROLES = ("user", "admin")
+TRANSACTION_KINDS = ("buy", "sell", "dividend", "cash_in", "cash_out")
+AUDIT_RESULTS = ("success", "denied", "failed")
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """A check constraint's text: `column` is one of `values`."""
+    return f"{column} in ({', '.join(repr(value) for value in values)})"
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("email", Text, nullable=False, comment="Lower-cased; how the user signs in."),
+    Column("password_hash", Text, nullable=False, comment="argon2id, with its parameters (PHC string)."),
+    Column("display_name", Text),
+    Column(
+        "role",
+        Text,
+        CheckConstraint(one_of("role", ROLES), name="users_role_check"),
+        nullable=False,
+        server_default=text("'user'"),
+    ),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    Column("password_changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    created_at(),
+    UniqueConstraint("email", name="users_email_key"),
+    comment="API accounts. Deleting one removes every row of the user (foreign keys cascade) and "
+    "pseudonymizes its audit entries (app.pseudonymize_audit_log).",
+    schema=APP_SCHEMA,
+)
+
+
+def user_reference(*, nullable: bool = False) -> Column[int]:
+    """The owning user: rows go with the user when the account is deleted (GDPR erasure)."""
+    return Column("user_id", BigInteger, ForeignKey(users.c.user_id, ondelete="CASCADE"), nullable=nullable)
+
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column(
+        "token_hash", Text, primary_key=True, comment="SHA-256 of the token: the token itself is not kept."
+    ),
+    user_reference(),
+    Column(
+        "family_id",
+        Uuid,
+        nullable=False,
+        comment="The tokens rotated from one sign-in; reusing a rotated token revokes them all.",
+    ),
+    Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("rotated_at", DateTime(timezone=True), comment="When it was exchanged for its successor."),
+    Column("revoked_at", DateTime(timezone=True)),
+    Index("refresh_tokens_user_id_idx", "user_id"),
+    Index("refresh_tokens_family_id_idx", "family_id"),
+    schema=APP_SCHEMA,
+)
+
+portfolios = Table(
+    "portfolios",
+    metadata,
+    Column("portfolio_id", BigInteger, primary_key=True),
+    user_reference(),
+    Column("name", Text, nullable=False),
+    Column(
+        "version",
+        Integer,
+        nullable=False,
+        server_default=text("1"),
+        comment="Bumped by every change of the portfolio or its transactions: part of its analytics' "
+        "cache key.",
+    ),
+    created_at(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("user_id", "name", name="portfolios_user_id_name_key"),
+    schema=APP_SCHEMA,
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("transaction_id", BigInteger, primary_key=True),
+    Column(
+        "portfolio_id",
+        BigInteger,
+        ForeignKey(portfolios.c.portfolio_id, ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "kind",
+        Text,
+        CheckConstraint(one_of("kind", TRANSACTION_KINDS), name="transactions_kind_check"),
+        nullable=False,
+    ),
+    Column("trade_date", Date, nullable=False),
+    Column("symbol", Text, comment="Null for cash in and out."),
+    Column("quantity", Double, comment="Shares bought or sold, as traded (no split applied)."),
+    Column("price", Double, comment="Per share, as traded."),
+    Column("amount", Double, comment="The cash of a dividend, a cash in or a cash out."),
+    Column("fees", Double, nullable=False, server_default=text("0.0")),
+    Column("note", Text),
+    created_at(),
+    CheckConstraint(
+        "(kind in ('buy', 'sell') and symbol is not null and quantity > 0 and price > 0"
+        " and amount is null)"
+        " or (kind = 'dividend' and symbol is not null and amount > 0 and quantity is null"
+        " and price is null)"
+        " or (kind in ('cash_in', 'cash_out') and symbol is null and amount > 0 and quantity is null"
+        " and price is null)",
+        name="transactions_shape_check",
+    ),
+    CheckConstraint("fees >= 0", name="transactions_fees_check"),
+    Index("transactions_portfolio_id_trade_date_idx", "portfolio_id", "trade_date"),
+    schema=APP_SCHEMA,
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("audit_id", BigInteger, primary_key=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column(
+        "user_id",
+        BigInteger,
+        comment="Who acted (no foreign key: entries outlive the account); null once pseudonymized.",
+    ),
+    Column(
+        "pseudonym",
+        Uuid,
+        comment="Stands for a deleted user: the same for all of its entries, linked to nothing else.",
+    ),
+    Column("action", Text, nullable=False, comment="'auth.login', 'portfolio.create', ..."),
+    Column("target", Text, comment="What was acted on: 'portfolio:12', 'user:3'."),
+    Column(
+        "result",
+        Text,
+        CheckConstraint(one_of("result", AUDIT_RESULTS), name="audit_log_result_check"),
+        nullable=False,
+    ),
+    Column("client_ip", INET),
+    Column("user_agent", Text),
+    Column("request_id", Text),
+    Column("detail", JSONB),
+    Index("audit_log_occurred_at_idx", "occurred_at"),
+    Index("audit_log_user_id_idx", "user_id", "occurred_at"),
+    comment="Every authentication event and every write, append-only: the API's role may insert and read, "
+    "never update or delete.",
+    schema=APP_SCHEMA,
 )
 
 

@@ -17,11 +17,13 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from stockyard.db import migrate
-from stockyard.db.catalogue import metadata
+from stockyard.db.catalogue import APP_SCHEMA, metadata
 from tests.support import throwaway_database
 
 PRE_ALEMBIC_SCHEMA = Path(__file__).parents[1] / "fixtures" / "pre_alembic_schema.sql"
 FIRST = "0001"
+# The last revision before the app schema (revision 0004) came.
+BEFORE_APP = "0002"
 
 
 @pytest.fixture
@@ -110,9 +112,11 @@ def insert_a_row_in_every_table(conn: psycopg.Connection) -> None:
 
 
 def every_row(conn: psycopg.Connection) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every catalogue table, but the columns a later revision added."""
+    """Every row of every catalogue table revision 1 made, but the columns a later revision added."""
     tables: dict[str, list[tuple[object, ...]]] = {}
     for table in metadata.sorted_tables:
+        if table.schema == APP_SCHEMA:
+            continue
         columns = ", ".join(column.name for column in table.columns if column.name != "sector_as_given")
         rows = conn.execute(f"select {columns} from {table.schema}.{table.name} order by 1").fetchall()
         tables[f"{table.schema}.{table.name}"] = rows
@@ -129,7 +133,10 @@ def test_the_migrations_build_exactly_the_catalogue(bare_database_url: str) -> N
 def test_the_comparison_sees_what_revision_1_lacks(bare_database_url: str) -> None:
     migrate.upgrade(bare_database_url, FIRST)
 
-    (difference,) = differences(bare_database_url)
+    found = differences(bare_database_url)
+    added_tables = {item[1].fullname for item in found if item[0] == "add_table"}  # type: ignore[index]
+    assert added_tables == {t.fullname for t in metadata.sorted_tables if t.schema == APP_SCHEMA}
+    (difference,) = [item for item in found if item[0] not in ("add_table", "add_index")]  # type: ignore[index]
     assert difference[0] == "add_column"  # type: ignore[index]
     assert difference[1:3] == ("raw", "stocks")  # type: ignore[index]
     assert difference[3].name == "sector_as_given"  # type: ignore[index]
@@ -213,4 +220,19 @@ def test_stockyard_db_upgrade_is_safe_at_once_and_again(bare_database_url: str, 
     assert again.returncode == 0, stderr
     assert stdout.strip() == f"warehouse tables at revision {head} (up to date)"
     assert revision_of(bare_database_url) == head
+    assert differences(bare_database_url) == []
+
+
+def test_the_app_schema_downgrades_to_revision_2_and_back(bare_database_url: str) -> None:
+    migrate.upgrade(bare_database_url)
+    with psycopg.connect(bare_database_url) as conn:
+        insert_a_row_in_every_table(conn)
+        rows = every_row(conn)
+
+    assert migrate.downgrade(bare_database_url, BEFORE_APP).after == BEFORE_APP
+
+    with psycopg.connect(bare_database_url) as conn:
+        assert conn.execute("select to_regnamespace('app')").fetchone() == (None,)
+        assert every_row(conn) == rows
+    migrate.upgrade(bare_database_url)
     assert differences(bare_database_url) == []

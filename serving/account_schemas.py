@@ -1,0 +1,261 @@
+"""Request and response models of the accounts: users and tokens, portfolios and their transactions and
+analytics, the GDPR export, the audit log and the admin's answers.
+
+Request models list the fields a client may set and nothing else: anything more in a body (`role`, a
+`user_id`, `created_at`) is ignored, never stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+
+Password = Annotated[str, Field(min_length=12, max_length=256, description="12 to 256 characters.")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Symbol = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,14}$")
+]
+Money = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False)]
+
+
+class Role(StrEnum):
+    user = "user"
+    admin = "admin"
+
+
+class TransactionKind(StrEnum):
+    buy = "buy"
+    sell = "sell"
+    dividend = "dividend"
+    cash_in = "cash_in"
+    cash_out = "cash_out"
+
+
+# --- users and tokens ---------------------------------------------------------------------------------------
+
+
+class Registration(BaseModel):
+    email: EmailStr
+    password: Password
+    display_name: Name | None = None
+
+
+class UserPublic(BaseModel):
+    user_id: int
+    email: str
+    display_name: str | None
+    role: Role
+    is_active: bool
+    created_at: dt.datetime
+
+
+class UserUpdate(BaseModel):
+    display_name: Name | None = None
+
+
+class PasswordChange(BaseModel):
+    current_password: Annotated[str, Field(max_length=256)]
+    new_password: Password
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds the access token is valid for.")
+    refresh_token: str = Field(description="Exchange it once at /auth/refresh for a new pair.")
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+# --- portfolios ---------------------------------------------------------------------------------------------
+
+
+class PortfolioCreate(BaseModel):
+    name: Name
+
+
+class PortfolioRename(BaseModel):
+    name: Name
+
+
+class PortfolioPublic(BaseModel):
+    portfolio_id: int
+    name: str
+    version: int = Field(description="Changes with every change of the portfolio or its transactions.")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class TransactionCreate(BaseModel):
+    kind: TransactionKind
+    trade_date: dt.date = Field(description="Not after today.")
+    symbol: Symbol | None = Field(default=None, description="For buy, sell and dividend; none for cash.")
+    quantity: Money | None = Field(default=None, description="Shares, as traded: for buy and sell.")
+    price: Money | None = Field(default=None, description="Per share, as traded: for buy and sell.")
+    amount: Money | None = Field(default=None, description="Cash: for dividend, cash_in and cash_out.")
+    fees: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] = 0.0
+    note: Annotated[str, Field(max_length=500)] | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_its_kind(self) -> TransactionCreate:
+        trade = self.kind in (TransactionKind.buy, TransactionKind.sell)
+        needed = ("quantity", "price") if trade else ("amount",)
+        missing = [name for name in needed if getattr(self, name) is None]
+        extra = [
+            name for name in ("quantity", "price", "amount") if name not in needed and getattr(self, name)
+        ]
+        if missing or extra:
+            raise ValueError(f"a {self.kind} takes {' and '.join(needed)} (no {', '.join(extra) or 'other'})")
+        cash = self.kind in (TransactionKind.cash_in, TransactionKind.cash_out)
+        if cash and self.symbol is not None:
+            raise ValueError(f"a {self.kind} has no symbol")
+        if not cash and self.symbol is None:
+            raise ValueError(f"a {self.kind} needs a symbol")
+        return self
+
+
+class TransactionPublic(BaseModel):
+    transaction_id: int
+    kind: TransactionKind
+    trade_date: dt.date
+    symbol: str | None
+    quantity: float | None
+    price: float | None
+    amount: float | None
+    fees: float
+    note: str | None
+    created_at: dt.datetime
+
+
+class ImportResult(BaseModel):
+    imported: int
+    portfolio: PortfolioPublic
+
+
+class Position(BaseModel):
+    symbol: str
+    shares: float
+    close: float | None = Field(description="The latest close (as traded); null without a price.")
+    close_date: dt.date | None
+    market_value: float | None
+    weight: float | None = Field(description="Share of the holdings' value.")
+
+
+class Positions(BaseModel):
+    as_of: dt.date | None
+    portfolio_id: int
+    version: int
+    cash: float
+    deposited: float = Field(description="Money put in, including buys the cash did not cover.")
+    withdrawn: float
+    holdings_value: float
+    total_value: float
+    positions: list[Position]
+
+
+class ValuePoint(BaseModel):
+    date: dt.date
+    holdings_value: float
+    cash: float
+    total_value: float
+    flow: float = Field(description="Money put in (negative: taken out) that day.")
+    cumulative_return: float = Field(description="Time-weighted, from the first day.")
+
+
+class DrawdownOut(BaseModel):
+    depth: float = Field(description="A return: -0.2 is a 20% fall from the peak.")
+    peak_date: dt.date
+    trough_date: dt.date
+    recovery_date: dt.date | None
+
+
+class Statistics(BaseModel):
+    days: int = Field(description="Daily returns the statistics are made of.")
+    total_return: float
+    annual_return: float
+    annual_volatility: float | None
+    sharpe: float | None
+    sortino: float | None
+    max_drawdown: DrawdownOut
+    beta: float | None = Field(description="Against the equal-weight market of every symbol.")
+    alpha: float | None = Field(description="Annualized, against the same market.")
+    value_at_risk_95: float = Field(description="Historical daily VaR at 95%, negative for a loss.")
+    conditional_value_at_risk_95: float
+
+
+class Concentration(BaseModel):
+    herfindahl: float
+    effective_holdings: float
+    top_n: int
+    top_n_weight: float
+
+
+class PortfolioAnalytics(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"description": "Figures on raw closes, as traded."})
+
+    as_of: dt.date | None
+    data_source: str
+    portfolio_id: int
+    version: int
+    value_history: list[ValuePoint]
+    statistics: Statistics | None = Field(description="Null until there are two days of returns.")
+    correlation: dict[str, dict[str, float | None]] | None = Field(
+        description="Of the held symbols' daily returns; null with fewer than two held."
+    )
+    sector_exposure: dict[str, float] = Field(description="Weight per sector, of the holdings today.")
+    concentration: Concentration | None
+
+
+# --- GDPR, audit, admin -------------------------------------------------------------------------------------
+
+
+class DataExport(BaseModel):
+    exported_at: dt.datetime
+    user: UserPublic
+    data: dict[str, list[dict[str, Any]]] = Field(description="Every row of the user's, per table.")
+
+
+class AuditEntry(BaseModel):
+    audit_id: int
+    occurred_at: dt.datetime
+    user_id: int | None
+    pseudonym: str | None = Field(description="Stands for a deleted user.")
+    action: str
+    target: str | None
+    result: Literal["success", "denied", "failed"]
+    client_ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    detail: dict[str, Any] | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    next_before_id: int | None = Field(description="Pass as before_id for the next (older) page.")
+
+
+class UserAdminUpdate(BaseModel):
+    is_active: bool | None = None
+    role: Role | None = None
+
+
+class CacheStatistics(BaseModel):
+    redis_available: bool
+    redis_keys: int | None = Field(description="Keys under the API's prefix; null when Redis is down.")
+    redis_used_memory_bytes: int | None
+    memory_tier_entries: int = Field(description="In this worker's memory tier.")
+    memory_tier_bytes: int
+
+
+class CachePurge(BaseModel):
+    deleted_keys: int
+
+
+class RefreshLaunched(BaseModel):
+    run_id: str
+    job: str

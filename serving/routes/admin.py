@@ -1,0 +1,197 @@
+"""/admin (the admin role only): users, the audit log, the response cache, and launching a data refresh.
+
+The refresh launches the Dagster job through the webserver's GraphQL API over HTTP: the API never imports
+Dagster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from serving.account_schemas import (
+    AuditEntry,
+    AuditPage,
+    CachePurge,
+    CacheStatistics,
+    RefreshLaunched,
+    UserAdminUpdate,
+    UserPublic,
+)
+from serving.audit import AuditDep
+from serving.auth import AdminUser, user_by_id
+from serving.deps import ServicesDep
+from serving.ratelimit import limit_by_ip
+from serving.repositories import accounts
+from serving.routes.me import public
+from serving.schemas import ErrorDetail
+from stockyard.api_cache import purge_api_cache
+from stockyard.db.catalogue import audit_log
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(limit_by_ip)])
+ADMIN_ONLY: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorDetail, "description": "Not signed in."},
+    403: {"model": ErrorDetail, "description": "Not an admin."},
+}
+UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+# Launches a job of the code location's only repository; the answer's __typename says how it went.
+LAUNCH_RUN = """
+mutation LaunchRun($job: String!) {
+  launchPipelineExecution(executionParams: {selector: {jobName: $job}, runConfigData: {}}) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on PipelineNotFoundError { message }
+    ... on InvalidSubsetError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+
+
+@router.get("/users", response_model=list[UserPublic], responses=ADMIN_ONLY, summary="Every user")
+async def list_users(
+    admin: AdminUser,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> list[UserPublic]:
+    async with services.engine.connect() as conn:
+        return [public(user) for user in await accounts.list_users(conn, limit=limit, offset=offset)]
+
+
+@router.patch(
+    "/users/{user_id}",
+    response_model=UserPublic,
+    responses={**ADMIN_ONLY, 404: {"model": ErrorDetail, "description": "No such user."}},
+    summary="Disable or enable a user, or change its role",
+)
+async def update_user(
+    user_id: UserId, body: UserAdminUpdate, admin: AdminUser, audit: AuditDep
+) -> UserPublic:
+    """A disabled user's tokens stop working at once, and its refresh tokens are revoked."""
+    changes = body.model_dump(exclude_none=True)
+    if user_id == admin.user_id and (changes.get("is_active") is False or changes.get("role") == "user"):
+        raise HTTPException(422, "an admin cannot disable or demote itself")
+    async with audit.write("admin.user_update", target=f"user:{user_id}") as write:
+        write.detail = dict(changes)
+        updated = (
+            await accounts.update_user(write.conn, user_id, **changes)
+            if changes
+            else await user_by_id(write.conn, user_id)
+        )
+        if updated is None:
+            raise HTTPException(404, f"no user {user_id}")
+        if changes.get("is_active") is False:
+            await accounts.revoke_user_tokens(write.conn, user_id)
+    return public(updated)
+
+
+@router.get("/audit", response_model=AuditPage, responses=ADMIN_ONLY, summary="The audit log, newest first")
+async def audit_entries(
+    admin: AdminUser,
+    services: ServicesDep,
+    user_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Only this user's.")] = None,
+    action: Annotated[str | None, Query(max_length=100, description="Only this action.")] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Older than this entry.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AuditPage:
+    statement = select(audit_log).order_by(audit_log.c.audit_id.desc()).limit(limit)
+    if user_id is not None:
+        statement = statement.where(audit_log.c.user_id == user_id)
+    if action is not None:
+        statement = statement.where(audit_log.c.action == action)
+    if before_id is not None:
+        statement = statement.where(audit_log.c.audit_id < before_id)
+    async with services.engine.connect() as conn:
+        rows = [dict(row) for row in (await conn.execute(statement)).mappings()]
+    items = [
+        AuditEntry(
+            **{
+                **row,
+                "pseudonym": str(row["pseudonym"]) if row["pseudonym"] else None,
+                "client_ip": str(row["client_ip"]) if row["client_ip"] else None,
+            }
+        )
+        for row in rows
+    ]
+    return AuditPage(items=items, next_before_id=items[-1].audit_id if len(items) == limit else None)
+
+
+@router.get("/cache", response_model=CacheStatistics, responses=ADMIN_ONLY, summary="The response cache")
+async def cache_statistics(admin: AdminUser, services: ServicesDep) -> CacheStatistics:
+    cache = services.cache
+    keys = used_memory = None
+    try:
+        keys = 0
+        async for _ in cache.redis.scan_iter(match=f"{cache.prefix}:*", count=1000):
+            keys += 1
+        used_memory = int((await cache.redis.info("memory"))["used_memory"])
+        available = True
+    except RedisError:
+        keys, available = None, False
+    return CacheStatistics(
+        redis_available=available,
+        redis_keys=keys,
+        redis_used_memory_bytes=used_memory,
+        memory_tier_entries=len(cache.memory),
+        memory_tier_bytes=cache.memory.bytes,
+    )
+
+
+@router.post(
+    "/cache/purge",
+    response_model=CachePurge,
+    responses={**ADMIN_ONLY, 503: {"model": ErrorDetail, "description": "Redis does not answer."}},
+    summary="Clear the API's response cache",
+)
+async def purge_cache(admin: AdminUser, services: ServicesDep, audit: AuditDep) -> CachePurge:
+    """Every worker stops serving the old answers within its state refresh (the purge generation changes)."""
+    settings = services.settings
+    try:
+        deleted = await asyncio.to_thread(purge_api_cache, settings.redis_url, prefix=settings.cache_prefix)
+    except RedisError as error:
+        await audit.record("admin.cache_purge", result="failed", detail={"reason": str(error)})
+        raise HTTPException(503, f"Redis does not answer: {error}") from None
+    services.cache.memory.clear()
+    await services.state.refresh()
+    await audit.record("admin.cache_purge", result="success", detail={"deleted_keys": deleted})
+    return CachePurge(deleted_keys=deleted)
+
+
+@router.post(
+    "/refresh",
+    response_model=RefreshLaunched,
+    status_code=202,
+    responses={
+        **ADMIN_ONLY,
+        502: {"model": ErrorDetail, "description": "Dagster refused or did not answer."},
+    },
+    summary="Launch the data refresh (the Dagster job)",
+)
+async def launch_refresh(admin: AdminUser, services: ServicesDep, audit: AuditDep) -> RefreshLaunched:
+    settings = services.settings
+    job = settings.refresh_job
+    try:
+        async with httpx.AsyncClient(base_url=settings.dagster_webserver_url, timeout=10) as client:
+            answer = await client.post("/graphql", json={"query": LAUNCH_RUN, "variables": {"job": job}})
+        answer.raise_for_status()
+        launched = answer.json()["data"]["launchPipelineExecution"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:
+        await audit.record("admin.refresh", result="failed", detail={"job": job, "reason": str(error)})
+        raise HTTPException(
+            502, f"the Dagster webserver at {settings.dagster_webserver_url} failed: {error}"
+        ) from None
+    if launched.get("__typename") != "LaunchRunSuccess":
+        reason = launched.get("message") or str(launched.get("errors") or launched.get("__typename"))
+        await audit.record("admin.refresh", result="failed", detail={"job": job, "reason": reason})
+        raise HTTPException(502, f"Dagster did not launch {job}: {reason}")
+    run_id = str(launched["run"]["runId"])
+    await audit.record("admin.refresh", result="success", target=f"run:{run_id}", detail={"job": job})
+    return RefreshLaunched(run_id=run_id, job=job)
