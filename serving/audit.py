@@ -14,6 +14,7 @@ Client addresses are the connecting peer's (a proxy in front should be trusted o
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -63,7 +64,7 @@ class Audit:
             "action": action,
             "target": target,
             "result": result,
-            "client_ip": client.host if client is not None else None,
+            "client_ip": _address(client.host) if client is not None else None,
             "user_agent": (self._request.headers.get("user-agent") or "")[:_USER_AGENT_LIMIT] or None,
             "request_id": structlog.contextvars.get_contextvars().get("request_id"),
             "detail": detail or None,
@@ -121,6 +122,14 @@ class Audit:
                 user_id=write.user_id if write is not None else None,
             )
             raise
+
+
+def _address(host: str) -> str | None:
+    """The peer's IP address; None for what is not one (a unix socket's path, a test client's name)."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
 
 def audit_of(request: Request) -> Audit:

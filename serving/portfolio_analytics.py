@@ -51,14 +51,16 @@ def analytics(
     growth = stats.cumulative_returns(returns) if len(returns) else pd.Series(dtype="float64")
     points = [
         ValuePoint(
-            date=pd.Timestamp(day).date(),
+            date=day.date(),
             holdings_value=row.holdings_value,
             cash=row.cash,
             total_value=row.total_value,
             flow=row.flow,
             cumulative_return=float(growth.get(day, 0.0)),
         )
-        for day, row in history.frame.iterrows()
+        for day, row in zip(
+            pd.DatetimeIndex(history.frame.index), history.frame.itertuples(index=False), strict=True
+        )
     ]
     latest = (
         history.holding_values.iloc[-1] if len(history.holding_values.columns) else pd.Series(dtype="float64")

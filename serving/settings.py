@@ -14,7 +14,7 @@ from stockyard.endpoints import resolve_endpoints
 from stockyard.settings import StockyardSettings, get_services_settings
 
 # The signing secret a development checkout runs with; refused anywhere else.
-PLACEHOLDER_JWT_SECRET = "change-me-in-production"
+PLACEHOLDER_JWT_SECRET = "change-me-in-production-this-is-not-a-secret"
 MIN_JWT_SECRET_BYTES = 32
 
 

@@ -212,3 +212,11 @@ def count_statements(client: TestClient) -> Iterator[StatementCounter]:
         yield counter
     finally:
         event.remove(engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture(scope="session")
+def accounts_client(api_warehouse: Warehouse, redis_url: str) -> Iterator[TestClient]:
+    """An app for the account tests: many sign-ins per minute from the one test client are expected."""
+    settings = api_settings(api_warehouse.api_url, redis_url, rate_limit_login="1000/minute")
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import psycopg
+from fastapi.testclient import TestClient
 from psycopg import sql
 
 from serving.settings import ApiSettings
@@ -94,3 +95,33 @@ class StatementCounter:
 
     def __call__(self, conn: object, cursor: object, statement: str, *args: object) -> None:
         self.statements.append(statement)
+
+
+# --- accounts -----------------------------------------------------------------------------------------------
+
+V1 = "/api/v1"
+PASSWORD = "correct horse battery staple"
+
+
+def register(client: TestClient, email: str, password: str = PASSWORD, **extra: object) -> dict[str, object]:
+    response = client.post(f"{V1}/auth/register", json={"email": email, "password": password, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> dict[str, str]:
+    """The token pair of a sign-in."""
+    response = client.post(f"{V1}/auth/token", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def bearer(tokens: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def new_account(client: TestClient, name: str) -> tuple[int, dict[str, str]]:
+    """A new user (unique email) signed in: its id and authorization headers."""
+    email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
+    user = register(client, email)
+    return int(user["user_id"]), bearer(sign_in(client, email))
