@@ -199,10 +199,11 @@ def upgrade() -> None:
         create function app.pseudonymize_audit_log(erased_user_id bigint) returns integer
         language sql security definer set search_path = pg_catalog, app
         as $$
-            with erased as (
+            with stand_in as materialized (select gen_random_uuid() as id),
+            erased as (
                 update app.audit_log
                 set user_id = null, pseudonym = stand_in.id, client_ip = null, user_agent = null
-                from (select gen_random_uuid() as id) as stand_in
+                from stand_in
                 where user_id = erased_user_id
                 returning 1
             )
