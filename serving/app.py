@@ -53,8 +53,10 @@ BAD_INPUT: dict[int | str, dict[str, object]] = {
 }
 
 
-RATE_LIMITED: dict[int | str, dict[str, object]] = {
-    429: {"model": ErrorDetail, "description": "Too many requests; `Retry-After` says when to try again."}
+ACCOUNT_ANSWERS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorDetail, "description": "The body cannot be parsed."},
+    401: {"model": ErrorDetail, "description": "Not signed in, or a token that is invalid or outdated."},
+    429: {"model": ErrorDetail, "description": "Too many requests; `Retry-After` says when to try again."},
 }
 
 
@@ -154,7 +156,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX, responses=BAD_INPUT)
     # The accounts: signed in through /auth, rate-limited (serving.ratelimit), audited (serving.audit).
     for router in (auth.router, me.router, portfolios.router, admin.router):
-        app.include_router(router, prefix=API_PREFIX, responses={**BAD_INPUT, **RATE_LIMITED})
+        app.include_router(router, prefix=API_PREFIX, responses={**BAD_INPUT, **ACCOUNT_ANSWERS})
     app.include_router(
         stocks.router,
         responses=BAD_INPUT,

@@ -9,6 +9,7 @@ the request context, answers them instead.
 from __future__ import annotations
 
 import logging
+import re
 
 import structlog
 from fastapi import FastAPI, Request
@@ -42,11 +43,25 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     headers = dict(error.headers or {})
+    if error.status_code == 405:
+        # Starlette names the methods of one route of the path; a path has a route per method.
+        methods = _documented_methods(request)
+        if methods:
+            headers["Allow"] = ", ".join(methods)
     allowed = headers.get("Allow")
     if allowed is not None and "GET" in allowed.split(", "):
         # serving.http.HttpBasicsMiddleware answers HEAD wherever GET is.
         headers["Allow"] = f"{allowed}, HEAD"
     return error_response(error.status_code, str(error.detail), headers)
+
+
+def _documented_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document lists for the request's path."""
+    path = request.url.path
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            return sorted(method.upper() for method in operations)
+    return []
 
 
 async def _database_error(request: Request, error: Exception) -> JSONResponse:

@@ -1,4 +1,6 @@
-"""Schemathesis over the whole API against the real app and warehouse, as `st run --checks all` would run it.
+"""Schemathesis over the whole API against the real app and warehouse, as `st run --checks all` would run it,
+signed in as an admin (every endpoint answers past its authentication); deleting the account is called as a
+new user each time, so that the admin stays.
 
 Its engine runs every phase (the schema's examples, coverage of boundaries and of what the schema forbids,
 fuzzing with valid and invalid data, stateful sequences through the links) over every operation with every
@@ -68,7 +70,7 @@ def test_every_check_over_every_operation_finds_nothing(api_schema: schemathesis
                 case = event.recorder.cases[case_id].value
                 failures.extend(
                     f"{check.name}: {case.method} {case.formatted_path} query={case.query}: "
-                    f"{check.failure_info.failure.title}"
+                    f"{check.failure_info.failure.title} {check.failure_info.failure.message[:200]!r}"
                     for check in checks
                     if check.failure_info is not None
                 )
