@@ -33,6 +33,9 @@ RULES_BETWEEN_PARAMETERS = (
     "exceeds max_market_cap",  # min_market_cap, max_market_cap
     "bars asked for, at most",  # symbols, start, end, interval
     "symbols per request",  # at most 500 symbols
+    # Not a rule between parameters, but one a schema cannot state either: the JSON Schema "email" format is
+    # looser than the address rules (RFC 5321 lengths, special-use domains) email-validator applies.
+    "value is not a valid email address",
 )
 
 
@@ -70,7 +73,7 @@ def test_every_check_over_every_operation_finds_nothing(api_schema: schemathesis
                 case = event.recorder.cases[case_id].value
                 failures.extend(
                     f"{check.name}: {case.method} {case.formatted_path} query={case.query}: "
-                    f"{check.failure_info.failure.title} {check.failure_info.failure.message[:200]!r}"
+                    f"{check.failure_info.failure.title}"
                     for check in checks
                     if check.failure_info is not None
                 )
