@@ -309,6 +309,7 @@ def serve(
     import tempfile
 
     import uvicorn
+    from sqlalchemy.exc import DBAPIError
 
     from serving.observability import log_config
     from serving.settings import get_api_settings
@@ -319,16 +320,16 @@ def serve(
     get_services_settings.cache_clear()
     settings = get_api_settings()
     if settings.role_owner_url is not None:
-        # The accounts' tables (app schema) must be there before the role is granted them.
-        upgrade_database(settings.role_owner_url)
         try:
+            # The accounts' tables (app schema) must be there before the role is granted them.
+            upgrade_database(settings.role_owner_url)
             ensure_api_role(
                 settings.role_owner_url,
                 role=settings.db_role,
                 password=settings.db_password.get_secret_value(),
                 statement_timeout_ms=settings.db_statement_timeout_ms,
             )
-        except psycopg.Error as error:
+        except (psycopg.Error, DBAPIError) as error:
             typer.echo(
                 f"could not set up the API's read-only role {settings.db_role!r} as the user of "
                 "STOCKYARD_SERVICES_DATABASE_URL (it needs to create roles and own the warehouse's schemas): "
