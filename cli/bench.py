@@ -190,7 +190,7 @@ def run_models_benchmark(
     try:
         with psycopg.connect(url) as conn:
             dataset = load_dataset(conn, config=dataset_config, features_table=features_table)
-            if config.label_horizon not in (None, dataset.horizon):
+            if config.label_horizon is not None and config.label_horizon != dataset.horizon:
                 dataset = benchmark.with_label(
                     dataset, config, benchmark.load_label_target(conn, dataset, config.label_horizon)
                 )

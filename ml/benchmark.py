@@ -3,8 +3,8 @@
 Protocol: one fold per test year (ml.splits.yearly_splits): train on every labelled date before the year (or
 the last `max_train_days`), stop early on a validation block that ends a purge before the year, predict the
 year. A stochastic family is fitted once per seed and its row is the seeds' ensemble (the mean of each
-seed's per-date rank). `ensemble` is the mean per-date rank of the other rows. Predictions made elsewhere (Qlib's)
-enter as frames of (date, symbol, prediction) and are scored by the same code.
+seed's per-date rank). `ensemble` is the mean per-date rank of the families' rows. Predictions made
+elsewhere (Qlib's) enter as frames of (date, symbol, prediction) and are scored by the same code.
 
 Each row is scored per test year and over all test dates: the cross-sectional metrics of ml.metrics (IC,
 ICIR, rank IC, rank ICIR, the rank IC's Newey-West t, all against the dataset's target, the forward excess
@@ -305,8 +305,9 @@ def log_to_mlflow(
     feature_set: str,
     table: str,
 ) -> list[str]:
-    """One run per row in the benchmark's experiment: its overall metrics under their names, each year's as
-    `<year>/<name>`, the benchmark's settings as params, the data fingerprint as a tag; returns the run ids."""
+    """One run per row in the benchmark's experiment: its overall metrics under their names, each year's
+    as `<year>/<name>`, the benchmark's settings as params, the data fingerprint as a tag; returns the run
+    ids."""
     client = configure_tracking(tracking)
     experiment = client.get_experiment_by_name(EXPERIMENT)
     if experiment is None:

@@ -53,6 +53,7 @@ def qlib_predictions(
             {
                 "data_dir": str(data_dir),
                 "output": str(output),
+                "mlflow_uri": f"sqlite:///{state_dir / 'qlib-mlruns.db'}",
                 "threads": threads or 1,
                 "folds": [fold_segments(fold) for fold in folds],
             },
@@ -64,7 +65,7 @@ def qlib_predictions(
     frame = pd.read_parquet(output)
     frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
     return {
-        QLIB_ROWS[model]: group.loc[:, ["date", "symbol", "prediction"]].reset_index(drop=True)
+        QLIB_ROWS[str(model)]: group.loc[:, ["date", "symbol", "prediction"]].reset_index(drop=True)
         for model, group in frame.groupby("model", sort=True)
     }
 
@@ -88,8 +89,8 @@ def load_adjusted_prices(conn: psycopg.Connection) -> pd.DataFrame:
     """Adjusted bars (date, symbol, open, high, low, close, volume, factor) as Qlib wants them: prices
     adjusted, volume in adjusted shares, factor the ratio of adjusted to traded close."""
     rows = conn.execute(
-        f"select date, symbol, adj_open, adj_high, adj_low, adj_close, adj_volume, adj_close / nullif(close, 0)"
-        f" from {PRICES_TABLE} order by symbol, date"
+        "select date, symbol, adj_open, adj_high, adj_low, adj_close, adj_volume,"
+        f" adj_close / nullif(close, 0) from {PRICES_TABLE} order by symbol, date"
     ).fetchall()
     frame = pd.DataFrame(rows, columns=["date", "symbol", "open", "high", "low", "close", "volume", "factor"])
     frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
@@ -114,13 +115,15 @@ def write_qlib_data(prices: pd.DataFrame, folder: Path) -> None:
         bars = bars.set_index("date").sort_index()
         first, last = bars.index[0], bars.index[-1]
         spans.append(f"{symbol}\t{first:%Y-%m-%d}\t{last:%Y-%m-%d}\n")
-        start = calendar.get_loc(first)
-        dates = calendar[start : calendar.get_loc(last) + 1]
+        start = int(calendar.searchsorted(first))
+        dates = calendar[start : int(calendar.searchsorted(last)) + 1]
         directory = folder / "features" / str(symbol).lower()
         directory.mkdir(parents=True, exist_ok=True)
         for name in QLIB_FIELDS:
             values = bars[name].reindex(dates).to_numpy(np.float64)
-            np.hstack([[start], values]).astype("<f4").tofile(directory / f"{name}.day.bin")
+            np.concatenate([np.array([start], np.float64), values]).astype("<f4").tofile(
+                directory / f"{name}.day.bin"
+            )
     (folder / "instruments" / "all.txt").write_text("".join(spans))
 
 

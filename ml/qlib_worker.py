@@ -11,6 +11,8 @@ This file imports only what that environment has: not the project.
 
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 
@@ -26,7 +28,14 @@ def main(request_path: str) -> None:
     with open(request_path) as file:
         request = json.load(file)
     threads = int(request["threads"])
-    qlib.init(provider_uri=request["data_dir"], region=REG_US, kernels=threads)
+    # Qlib's models log their training curves to its recorder: an MLflow store of its own beside the data
+    # (MLflow 3 refuses the plain-folder store Qlib defaults to).
+    recorder = {
+        "class": "MLflowExpManager",
+        "module_path": "qlib.workflow.expm",
+        "kwargs": {"uri": request["mlflow_uri"], "default_exp_name": "stockyard-bench"},
+    }
+    qlib.init(provider_uri=request["data_dir"], region=REG_US, kernels=threads, exp_manager=recorder)
     folds = request["folds"]
     start = min(fold["train"][0] for fold in folds)
     end = max(fold["test"][1] for fold in folds)
@@ -35,7 +44,7 @@ def main(request_path: str) -> None:
     handler = Alpha158(
         instruments="all", start_time=start, end_time=end, fit_start_time=start, fit_end_time=end
     )
-    models = {
+    models: dict[str, Callable[[], Any]] = {
         "lightgbm": lambda: LGBModel(
             loss="mse",
             colsample_bytree=0.8879,

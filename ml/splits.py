@@ -100,7 +100,7 @@ def yearly_splits(
         test = dates[dates.year == year]
         if test.empty:
             raise ValueError(f"no labelled dates in test year {year} (the data has {_year_span(dates)})")
-        start = int(dates.get_loc(test[0]))
+        start = int(dates.searchsorted(test[0]))
         try:
             train, validation = _train_and_validation(dates, start - purge, config, purge)
         except ValueError as error:
