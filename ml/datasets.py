@@ -85,9 +85,9 @@ class Dataset:
         return self.frame.loc[self.frame["date"].isin(dates)]
 
 
-def feature_columns(conn: psycopg.Connection) -> list[str]:
+def feature_columns(conn: psycopg.Connection, features_table: str = FEATURES_TABLE) -> list[str]:
     """Every numeric column of the features mart that is not excluded, with the price levels as ratios."""
-    schema, table = FEATURES_TABLE.split(".")
+    schema, table = features_table.split(".")
     rows = conn.execute(
         """
         select column_name, data_type from information_schema.columns
@@ -97,13 +97,13 @@ def feature_columns(conn: psycopg.Connection) -> list[str]:
         (schema, table),
     ).fetchall()
     if not rows:
-        raise LookupError(f"{FEATURES_TABLE} does not exist: build the dbt marts first")
+        raise LookupError(f"{features_table} does not exist: build the dbt marts first")
     numeric = [name for name, data_type in rows if data_type in NUMERIC_TYPES]
     ratios = [f"{name}_to_close" for name in numeric if name in PRICE_LEVEL_COLUMNS]
     return [name for name in numeric if name not in EXCLUDED_COLUMNS] + ratios
 
 
-def dataset_query(features: Sequence[str], horizon: int) -> str:
+def dataset_query(features: Sequence[str], horizon: int, features_table: str = FEATURES_TABLE) -> str:
     """The query of a dataset: features, adjusted close and target of the dates between two parameters.
 
     Features are sent as `real`: they are kept as float32, and PostgreSQL writes half the text for them.
@@ -125,7 +125,7 @@ def dataset_query(features: Sequence[str], horizon: int) -> str:
     )
     return (
         f"select\n    {columns}\n"
-        f"from {FEATURES_TABLE} as features\n"
+        f"from {features_table} as features\n"
         f"inner join {PRICES_TABLE} as prices\n"
         "    on features.symbol = prices.symbol and features.date = prices.date\n"
         f"left join {FORWARD_RETURNS_TABLE} as forward\n"
@@ -192,23 +192,25 @@ def load_dataset(
     config: DatasetConfig | None = None,
     *,
     expected_fingerprint: str | None = None,
+    features_table: str = FEATURES_TABLE,
 ) -> Dataset:
     """The dataset of `window` (default: every date of the features mart), normalized and fingerprinted.
 
     With `expected_fingerprint`, the data must be what it was when that fingerprint was taken: a
-    StaleDatasetError is raised otherwise, before any row is read.
+    StaleDatasetError is raised otherwise, before any row is read. `features_table` is the mart the
+    features come from.
     """
     config = config or DatasetConfig()
     if window is None:
-        first, last = conn.execute(f"select min(date), max(date) from {FEATURES_TABLE}").fetchone() or (
+        first, last = conn.execute(f"select min(date), max(date) from {features_table}").fetchone() or (
             None,
             None,
         )
         if first is None or last is None:
-            raise LookupError(f"{FEATURES_TABLE} is empty")
+            raise LookupError(f"{features_table} is empty")
         window = DateWindow(first, last)
-    features = feature_columns(conn)
-    query = dataset_query(features, config.horizon)
+    features = feature_columns(conn, features_table)
+    query = dataset_query(features, config.horizon, features_table)
     fingerprint = dataset_fingerprint(query, window, last_load_time(conn))
     if expected_fingerprint is not None and fingerprint != expected_fingerprint:
         raise StaleDatasetError(

@@ -12,6 +12,7 @@ after a test date and no embargo after the test fold is needed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -71,3 +72,42 @@ def _train_and_validation(
 
 def _sorted_unique(dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(dates).unique().sort_values()
+
+
+def yearly_splits(
+    dates: pd.DatetimeIndex,
+    years: Sequence[int],
+    *,
+    horizon: int,
+    validation_days: int,
+    min_train_days: int,
+    max_train_days: int | None = None,
+) -> list[Fold]:
+    """One fold per calendar year in `years`: the year's dates are the test block; validation is the
+    `validation_days` dates ending a purge (the horizon) before the year starts, and training every date
+    before that (or the last `max_train_days` of them), a purge earlier again."""
+    dates = _sorted_unique(dates)
+    config = WalkForwardConfig(
+        n_folds=1,
+        test_days=1,
+        validation_days=validation_days,
+        min_train_days=min_train_days,
+        max_train_days=max_train_days,
+    )
+    purge = config.purge(horizon)
+    folds = []
+    for index, year in enumerate(sorted(years)):
+        test = dates[dates.year == year]
+        if test.empty:
+            raise ValueError(f"no labelled dates in test year {year} (the data has {_year_span(dates)})")
+        start = int(dates.searchsorted(test[0]))
+        try:
+            train, validation = _train_and_validation(dates, start - purge, config, purge)
+        except ValueError as error:
+            raise ValueError(f"test year {year}: {error}") from error
+        folds.append(Fold(index=index, train=train, validation=validation, test=test))
+    return folds
+
+
+def _year_span(dates: pd.DatetimeIndex) -> str:
+    return f"{dates[0].year}..{dates[-1].year}" if len(dates) else "no dates"

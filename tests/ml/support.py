@@ -114,3 +114,15 @@ def synthetic_dataset(
         fingerprint="synthetic",
     )
     return SyntheticMarket(dataset=dataset, signal="feature_0")
+
+
+def write_csv_market(folder: Path, n_symbols: int) -> Path:
+    """A random-walk market (the sample provider's, signal off) as one plain CSV file per symbol."""
+    provider = SampleProvider(
+        seed=RANDOM_WALK_SEED, n_symbols=n_symbols, signal_strength=0.0, start=MARKET_START, end=MARKET_END
+    )
+    bars = provider.history(provider.symbols(), MARKET_START, MARKET_END).bars
+    folder.mkdir(parents=True)
+    for symbol, rows in bars.groupby("symbol"):
+        rows[["date", "open", "high", "low", "close", "volume"]].to_csv(folder / f"{symbol}.csv", index=False)
+    return folder
