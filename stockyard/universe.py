@@ -23,7 +23,7 @@ Overrides = Mapping[str, bool]
 def read_overrides(conn: psycopg.Connection) -> dict[str, bool]:
     """Symbol -> tracked (True: added, False: retired)."""
     table = f"{symbol_overrides.schema}.{symbol_overrides.name}"
-    return {symbol: tracked for symbol, tracked in conn.execute(f"select symbol, tracked from {table}")}
+    return {row[0]: row[1] for row in conn.execute(f"select symbol, tracked from {table}")}
 
 
 def listed_symbols(provider_symbols: Sequence[str], overrides: Overrides) -> list[str]:
@@ -44,12 +44,13 @@ def tracked_metadata(conn: psycopg.Connection, provider: MarketDataProvider) -> 
     symbols = listed_symbols(provider.symbols(), read_overrides(conn))
     metadata = provider.metadata(symbols)
     described = metadata.set_index("symbol")
-    return described.reindex(described.index.union(symbols, sort=False)).rename_axis("symbol").reset_index()[
-        metadata.columns
-    ]
+    return (
+        described.reindex(described.index.union(symbols, sort=False))
+        .rename_axis("symbol")
+        .reset_index()[metadata.columns]
+    )
 
 
 def tracked_symbols(conn: psycopg.Connection, listed: Sequence[str]) -> list[str]:
-    """The symbols the ingestion fetches, from raw.stocks' `listed` ones (stockyard.warehouse.universe_symbols)."""
+    """The symbols the ingestion fetches, of raw.stocks' `listed` ones (warehouse.universe_symbols)."""
     return fetched_symbols(listed, read_overrides(conn))
-
