@@ -15,6 +15,7 @@ import typer
 
 from cli import processes
 from cli.services import EmbeddedServices, ensure_services, port_open
+from cli.users import users_app
 from stockyard.endpoints import resolve_endpoints
 from stockyard.settings import PROJECT_ROOT, get_services_settings
 
@@ -31,6 +32,7 @@ services_app = typer.Typer(help="Start, stop and inspect PostgreSQL and Redis.",
 app.add_typer(services_app, name="services")
 db_app = typer.Typer(help="The application's tables in the warehouse database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
 
 DAGSTER_HOME = PROJECT_ROOT / "dagster_home"
 # What MLflow does unasked in every process that logs or serves: phone home, and draw progress bars into logs.
