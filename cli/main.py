@@ -16,6 +16,7 @@ import typer
 from cli import processes
 from cli.bench import bench_app
 from cli.services import EmbeddedServices, ensure_services, port_open
+from cli.users import users_app
 from stockyard.endpoints import resolve_endpoints
 from stockyard.settings import PROJECT_ROOT, get_services_settings
 
@@ -33,6 +34,7 @@ app.add_typer(services_app, name="services")
 db_app = typer.Typer(help="The application's tables in the warehouse database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
+app.add_typer(users_app, name="users")
 
 DAGSTER_HOME = PROJECT_ROOT / "dagster_home"
 # What MLflow does unasked in every process that logs or serves: phone home, and draw progress bars into logs.

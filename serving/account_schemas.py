@@ -256,6 +256,17 @@ class CachePurge(BaseModel):
     deleted_keys: int
 
 
+class SymbolAdd(BaseModel):
+    symbol: Symbol = Field(description="Fetched from the next ingestion on, listed or not by the provider.")
+
+
+class SymbolOverride(BaseModel):
+    symbol: str
+    tracked: bool = Field(description="True: added to the provider's universe; false: retired.")
+    changed_by: int | None = Field(description="The admin who last changed it (null once deleted).")
+    changed_at: dt.datetime
+
+
 class RefreshLaunched(BaseModel):
     run_id: str
     job: str

@@ -18,7 +18,14 @@ from uuid import UUID
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from stockyard.db.catalogue import audit_log, portfolios, refresh_tokens, transactions, users
+from stockyard.db.catalogue import (
+    audit_log,
+    portfolios,
+    refresh_tokens,
+    symbol_overrides,
+    transactions,
+    users,
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,15 @@ register(
         .join(portfolios, portfolios.c.portfolio_id == transactions.c.portfolio_id)
         .where(portfolios.c.user_id == user_id)
         .order_by(transactions.c.transaction_id)
+    ),
+)
+# The tracked symbols an admin changed: they stay when it goes, without its id (ON DELETE SET NULL).
+register(
+    "symbol_overrides",
+    lambda user_id: (
+        select(symbol_overrides)
+        .where(symbol_overrides.c.changed_by == user_id)
+        .order_by(symbol_overrides.c.symbol)
     ),
 )
 register(

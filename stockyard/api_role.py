@@ -2,11 +2,12 @@
 
 The role reads the marts and the products, tables that dbt and the product assets create later included
 (default privileges of the warehouse's owner, who creates them). It writes only the accounts of the app
-schema (users, their tokens, portfolios and transactions), may only add to and read the audit log (never
-update or delete it: erasing a user pseudonymizes its entries through the owner's function
-app.pseudonymize_audit_log), and cannot create anything nor read the raw, staging and intermediate layers.
-Its sessions are read-only by default, so a market-data request cannot write even by mistake; the account
-routes open their transactions read-write. They have a statement timeout, whatever client connects as it.
+schema (users, their tokens, portfolios and transactions, the admins' tracked symbols), may only add to and
+read the audit log (never update or delete it: erasing a user pseudonymizes its entries through the owner's
+function app.pseudonymize_audit_log), and cannot create anything nor read the raw, staging and intermediate
+layers. Its sessions are read-only by default, so a market-data request cannot write even by mistake; the
+account routes open their transactions read-write. They have a statement timeout, whatever client connects as
+it.
 
 Roles belong to the whole server, and several warehouses on one server (parallel tests) may set theirs up at
 once: every step is idempotent, and the whole set-up runs under one server-wide lock, taken in the
@@ -21,13 +22,21 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Table
 
-from stockyard.db.catalogue import APP_SCHEMA, audit_log, portfolios, refresh_tokens, transactions, users
+from stockyard.db.catalogue import (
+    APP_SCHEMA,
+    audit_log,
+    portfolios,
+    refresh_tokens,
+    symbol_overrides,
+    transactions,
+    users,
+)
 
 API_ROLE = "stockyard_api"
 # The schemas the API reads, and all it may read.
 API_SCHEMAS = ("marts", "products")
 # The app tables the API changes as it likes, and the one it only appends to.
-API_WRITTEN_TABLES = (users, refresh_tokens, portfolios, transactions)
+API_WRITTEN_TABLES = (users, refresh_tokens, portfolios, transactions, symbol_overrides)
 API_APPENDED_TABLES = (audit_log,)
 PSEUDONYMIZE_AUDIT_LOG = f"{APP_SCHEMA}.pseudonymize_audit_log(bigint)"
 

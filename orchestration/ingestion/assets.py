@@ -11,7 +11,7 @@ import dagster as dg
 
 from orchestration.partitions import window_dates
 from orchestration.resources import MarketDataResource, WarehouseResource
-from stockyard import warehouse
+from stockyard import universe, warehouse
 from stockyard.marketdata.sectors import map_sectors
 
 INGESTION_GROUP = "ingestion"
@@ -34,9 +34,9 @@ def stock_universe(
     context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse_db: WarehouseResource
 ) -> dg.MaterializeResult[None]:
     provider = market_data.provider()
-    mapping = map_sectors(provider.metadata(provider.symbols()))
-    metadata = mapping.metadata
     with warehouse_db.connect() as conn:
+        mapping = map_sectors(universe.tracked_metadata(conn, provider))
+        metadata = mapping.metadata
         rows = warehouse.load_stocks(conn, metadata, provider=provider.name, synthetic=provider.synthetic)
     context.log.info("Loaded %d stocks from %s", rows, provider.name)
     if mapping.mapped:
@@ -99,7 +99,7 @@ def build_price_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         start, end, partition_key = window_dates(context)
         provider = market_data.provider()
         with warehouse_db.connect() as conn:
-            symbols = warehouse.universe_symbols(conn)
+            symbols = universe.tracked_symbols(conn, warehouse.universe_symbols(conn))
             if not symbols:
                 raise dg.Failure("raw.stocks is empty: materialize stock_universe first.")
             summary = warehouse.ingest(

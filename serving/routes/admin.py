@@ -1,4 +1,5 @@
-"""/admin (the admin role only): users, the audit log, the response cache, and launching a data refresh.
+"""/admin (the admin role only): users, the tracked symbols, the audit log, the response cache, and launching
+a data refresh.
 
 The refresh launches the Dagster job through the webserver's GraphQL API over HTTP: the API never imports
 Dagster.
@@ -20,14 +21,16 @@ from serving.account_schemas import (
     CachePurge,
     CacheStatistics,
     RefreshLaunched,
+    SymbolAdd,
+    SymbolOverride,
     UserAdminUpdate,
     UserPublic,
 )
 from serving.audit import AuditDep
 from serving.auth import AdminUser, user_by_id
-from serving.deps import ServicesDep
+from serving.deps import ServicesDep, SymbolPath
 from serving.ratelimit import limit_by_ip
-from serving.repositories import accounts
+from serving.repositories import accounts, symbol_overrides
 from serving.routes.me import public
 from serving.schemas import ErrorDetail
 from stockyard.api_cache import purge_api_cache
@@ -91,6 +94,47 @@ async def update_user(
         if changes.get("is_active") is False:
             await accounts.revoke_user_tokens(write.conn, user_id)
     return public(updated)
+
+
+@router.get(
+    "/symbols",
+    response_model=list[SymbolOverride],
+    responses=ADMIN_ONLY,
+    summary="The symbols admins added to or retired from the provider's universe",
+)
+async def list_symbol_overrides(admin: AdminUser, services: ServicesDep) -> list[SymbolOverride]:
+    async with services.engine.connect() as conn:
+        return [SymbolOverride(**row) for row in await symbol_overrides.list_overrides(conn)]
+
+
+@router.post(
+    "/symbols",
+    response_model=SymbolOverride,
+    status_code=201,
+    responses=ADMIN_ONLY,
+    summary="Track a symbol: the next ingestion fetches it",
+)
+async def add_symbol(body: SymbolAdd, admin: AdminUser, audit: AuditDep) -> SymbolOverride:
+    async with audit.write("admin.symbol_add", target=f"symbol:{body.symbol}") as write:
+        row = await symbol_overrides.set_tracked(
+            write.conn, body.symbol, tracked=True, changed_by=admin.user_id
+        )
+    return SymbolOverride(**row)
+
+
+@router.delete(
+    "/symbols/{symbol}",
+    response_model=SymbolOverride,
+    responses={**ADMIN_ONLY, 404: {"model": ErrorDetail, "description": "Not a tracked symbol."}},
+    summary="Retire a symbol: the next ingestions stop fetching it; its history is kept",
+)
+async def retire_symbol(symbol: SymbolPath, admin: AdminUser, audit: AuditDep) -> SymbolOverride:
+    symbol = symbol.upper()
+    async with audit.write("admin.symbol_retire", target=f"symbol:{symbol}") as write:
+        if not await symbol_overrides.is_known(write.conn, symbol):
+            raise HTTPException(404, f"{symbol} is neither in the warehouse's universe nor added by an admin")
+        row = await symbol_overrides.set_tracked(write.conn, symbol, tracked=False, changed_by=admin.user_id)
+    return SymbolOverride(**row)
 
 
 @router.get("/audit", response_model=AuditPage, responses=ADMIN_ONLY, summary="The audit log, newest first")

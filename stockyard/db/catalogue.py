@@ -474,6 +474,29 @@ audit_log = Table(
 )
 
 
+symbol_overrides = Table(
+    "symbol_overrides",
+    metadata,
+    Column("symbol", Text, primary_key=True),
+    Column(
+        "tracked",
+        Boolean,
+        nullable=False,
+        comment="True: added to the provider's universe; false: retired (not fetched, its history kept).",
+    ),
+    Column(
+        "changed_by",
+        BigInteger,
+        ForeignKey(users.c.user_id, ondelete="SET NULL"),
+        comment="The admin who last changed it; null once that account is deleted (the audit log keeps who).",
+    ),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="The admins' changes to the tracked symbols, applied by the ingestion to its provider's universe "
+    "(stockyard.universe).",
+    schema=APP_SCHEMA,
+)
+
+
 def written_columns(
     table: Table, *, leaving: tuple[str, ...] = ("loaded_at", "created_at")
 ) -> tuple[str, ...]:

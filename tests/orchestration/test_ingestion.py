@@ -242,3 +242,31 @@ def test_a_window_in_which_nothing_was_served_fails_and_blocks_what_is_downstrea
     assert not served.passed and served.severity is dg.AssetCheckSeverity.ERROR
     assert served.metadata["unserved_files"].value == 5 and served.metadata["bars_in_window"].value == 0
     assert "0 bars in the window; not served: unknown CSV layout" in str(served.description)
+
+
+def test_the_next_ingestion_follows_the_admins_added_and_retired_symbols(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    stooq_folder(tmp_path)
+    everything = [stock_universe, PRICE_ASSETS]
+    assert materialize_folder(empty_database_url, tmp_path, everything, "2024-01-02", "2024-01-03").success
+    with psycopg.connect(empty_database_url) as conn:
+        conn.execute(
+            "insert into app.symbol_overrides (symbol, tracked) values ('VZ', false), ('NEWCO', true)"
+        )
+
+    result = materialize_folder(empty_database_url, tmp_path, everything, "2024-01-04", "2024-01-05")
+
+    assert result.success
+    # NEWCO was asked for (the folder has no file of it; ODD's file has no known layout); VZ was not.
+    assert metadata_of(result, "raw_daily_prices")["failed_symbols"] == ["NEWCO", "ODD"]
+    assert checked(result)["metadata_rules"].passed
+    with psycopg.connect(empty_database_url) as conn:
+        listed = [symbol for (symbol,) in conn.execute("select symbol from raw.stocks order by symbol")]
+        vz_days = conn.execute(
+            "select min(date)::text, max(date)::text from raw.daily_prices where symbol = 'VZ'"
+        ).fetchone()
+        xom_days = conn.execute("select count(*) from raw.daily_prices where symbol = 'XOM'").fetchone()
+    assert listed == ["IBM", "NEWCO", "ODD", "T", "VZ", "XOM"]
+    assert vz_days == ("2024-01-02", "2024-01-03")  # its history kept, nothing fetched after retirement
+    assert xom_days == (4,)

@@ -125,3 +125,13 @@ def new_account(client: TestClient, name: str) -> tuple[int, dict[str, str]]:
     email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
     user = register(client, email)
     return int(user["user_id"]), bearer(sign_in(client, email))
+
+
+def new_admin(client: TestClient, owner_url: str, name: str) -> tuple[int, dict[str, str]]:
+    """A new user made an admin (as `stockyard users create-admin` would), signed in after the change."""
+    user_id, headers = new_account(client, name)
+    with psycopg.connect(owner_url) as conn:
+        (email,) = conn.execute(
+            "update app.users set role = 'admin' where user_id = %s returning email", (user_id,)
+        ).fetchone()  # type: ignore[misc]
+    return user_id, bearer(sign_in(client, email))

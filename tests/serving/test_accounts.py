@@ -16,6 +16,7 @@ from psycopg import errors
 
 from serving.app import create_app
 from serving.settings import ApiSettings
+from stockyard.universe import fetched_symbols, read_overrides
 from tests.serving.support import (
     PASSWORD,
     V1,
@@ -23,6 +24,7 @@ from tests.serving.support import (
     api_settings,
     bearer,
     new_account,
+    new_admin,
     register,
     sign_in,
 )
@@ -203,6 +205,46 @@ def test_admins_list_and_disable_users_and_query_the_audit_log(
     assert [item["action"] for item in page["items"]][:1] == ["admin.user_update"]
     assert accounts_client.get(f"{V1}/admin/cache", headers=admin).json()["redis_available"] is True
     assert accounts_client.get(f"{V1}/admin/audit", headers=user).status_code == 401
+
+
+def test_admins_add_and_retire_tracked_symbols_for_the_next_ingestion(
+    accounts_client: TestClient, api_warehouse: Warehouse
+) -> None:
+    admin_id, admin = new_admin(accounts_client, api_warehouse.url, "symbols")
+    _, user = new_account(accounts_client, "frank")
+    retired = api_warehouse.symbols[0]
+
+    added = accounts_client.post(f"{V1}/admin/symbols", json={"symbol": " newco "}, headers=admin)
+    assert added.status_code == 201, added.text
+    assert added.json()["symbol"] == "NEWCO" and added.json()["tracked"] is True
+    gone = accounts_client.delete(f"{V1}/admin/symbols/{retired.lower()}", headers=admin)
+    assert gone.status_code == 200 and gone.json()["tracked"] is False
+    unknown = accounts_client.delete(f"{V1}/admin/symbols/NOSUCH", headers=admin)
+    assert unknown.status_code == 404 and "NOSUCH" in unknown.json()["detail"]
+    assert (
+        accounts_client.post(f"{V1}/admin/symbols", json={"symbol": "no spaces"}, headers=admin).status_code
+        == 422
+    )
+    assert accounts_client.post(f"{V1}/admin/symbols", json={"symbol": "X"}, headers=user).status_code == 403
+
+    listed = accounts_client.get(f"{V1}/admin/symbols", headers=admin).json()
+    mine = {item["symbol"]: (item["tracked"], item["changed_by"]) for item in listed}
+    assert mine["NEWCO"] == (True, admin_id) and mine[retired] == (False, admin_id)
+    with psycopg.connect(api_warehouse.url) as conn:
+        # What the next ingestion reads (stockyard.universe), and the audit trail.
+        overrides = read_overrides(conn)
+        entries = conn.execute(
+            "select action, target, result from app.audit_log"
+            " where user_id = %s and action like 'admin.symbol%%' order by audit_id",
+            (admin_id,),
+        ).fetchall()
+    assert overrides["NEWCO"] is True and overrides[retired] is False
+    assert fetched_symbols(api_warehouse.symbols, overrides) == api_warehouse.symbols[1:]
+    assert entries == [
+        ("admin.symbol_add", "symbol:NEWCO", "success"),
+        ("admin.symbol_retire", f"symbol:{retired}", "success"),
+        ("admin.symbol_retire", "symbol:NOSUCH", "failed"),
+    ]
 
 
 def test_login_is_rate_limited_with_retry_after(api_warehouse: Warehouse, redis_url: str) -> None:
