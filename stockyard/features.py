@@ -61,7 +61,7 @@ def ranked_features() -> tuple[str, ...]:
 
 @lru_cache(maxsize=1)
 def alpha158_features() -> tuple[str, ...]:
-    """The names of marts.fct_alpha158's features (Qlib's Alpha158 names in lower case), in the yml's order."""
+    """The names of marts.fct_alpha158's features (Qlib's Alpha158 names, lower case), in the yml's order."""
     return tuple(feature.name for feature in read_features(ALPHA158_YML, model_name=ALPHA158_MODEL))
 
 

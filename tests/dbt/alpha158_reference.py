@@ -62,7 +62,7 @@ def _symbol_alpha158(bars: pd.DataFrame) -> pd.DataFrame:
 
         def std(series: pd.Series, days: int = d) -> pd.Series:
             # Two-pass: pandas' running standard deviation leaves rounding residue where a window is flat.
-            return series.rolling(days, min_periods=days).apply(lambda window: np.std(window, ddof=1), raw=True)
+            return rolling(series, days).apply(lambda window: np.std(window, ddof=1), raw=True)
 
         slope, rsquare, residual = _least_squares(close.to_numpy(), d)
         features[f"roc{d}"] = close.shift(d) / close
@@ -76,7 +76,8 @@ def _symbol_alpha158(bars: pd.DataFrame) -> pd.DataFrame:
         features[f"qtlu{d}"] = rolling(close).quantile(0.8) / close
         features[f"qtld{d}"] = rolling(close).quantile(0.2) / close
         features[f"rank{d}"] = rolling(close).rank(pct=True)
-        features[f"rsv{d}"] = (close - rolling(low).min()) / (rolling(high).max() - rolling(low).min() + EPSILON)
+        lowest, highest = rolling(low).min(), rolling(high).max()
+        features[f"rsv{d}"] = (close - lowest) / (highest - lowest + EPSILON)
         first_high = rolling(high).apply(lambda window: window.argmax() + 1, raw=True)
         first_low = rolling(low).apply(lambda window: window.argmin() + 1, raw=True)
         features[f"imax{d}"] = first_high / d
@@ -120,7 +121,8 @@ def _least_squares(values: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarra
     flat = windows.max(axis=1) == windows.min(axis=1)
     fitted_last = windows.mean(axis=1) + fitted_slope * (days - x.mean())
     slope[days - 1 :] = fitted_slope
-    rsquare[days - 1 :] = np.where(flat, np.nan, covariance**2 / ((x_centred @ x_centred) * np.where(flat, 1, y_spread)))
+    explained = covariance**2 / ((x_centred @ x_centred) * np.where(flat, 1, y_spread))
+    rsquare[days - 1 :] = np.where(flat, np.nan, explained)
     residual[days - 1 :] = windows[:, -1] - fitted_last
     return slope, rsquare, residual
 
