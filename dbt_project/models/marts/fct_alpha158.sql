@@ -19,6 +19,25 @@
 {#- Qlib blanks a correlation or R-squared where a series' standard deviation over the window is this close
     to 0 (np.isclose(std, 0, atol=2e-05)). -#}
 {%- set flat = '2e-5' %}
+{#- The statistics of each window (name, its aggregate over 5 rows, how two windows' values combine), and how
+    the longer windows are made of shorter ones (days, recent, older): the `recent` days up to the row and the
+    `older` days before them. -#}
+{%- set statistics = [
+    ('close_fit', target.schema ~ '.regression_state(close, time_index)', 'float8_regr_combine'),
+    ('close_volume_fit', target.schema ~ '.regression_state(close, log_volume)', 'float8_regr_combine'),
+    ('change_fit', target.schema ~ '.regression_state(close_ratio, log_volume_ratio)', 'float8_regr_combine'),
+    ('volume_moments', target.schema ~ '.moments_state(volume)', 'float8_combine'),
+    ('weighted_move_moments', target.schema ~ '.moments_state(volume_weighted_move)', 'float8_combine'),
+    ('close_gains', 'sum(close_gain)', '+'),
+    ('close_losses', 'sum(close_loss)', '+'),
+    ('volume_gains', 'sum(volume_gain)', '+'),
+    ('volume_losses', 'sum(volume_loss)', '+'),
+    ('rises', 'sum(rose)', '+'),
+    ('falls', 'sum(fell)', '+'),
+    ('high_max', 'max(high)', 'greatest'),
+    ('low_min', 'min(low)', 'least'),
+] %}
+{%- set compositions = [(10, 5, 5), (20, 10, 10), (30, 20, 10), (60, 30, 30)] %}
 
 with
 
@@ -69,8 +88,8 @@ daily_series as (
     select
         *,
         history_days::double precision as time_index,
-        (close > previous_close)::integer as rose,
-        (close < previous_close)::integer as fell,
+        (close > previous_close)::integer::double precision as rose,
+        (close < previous_close)::integer::double precision as fell,
         -- max(x, 0) and max(-x, 0), null where x is.
         (abs(close - previous_close) + (close - previous_close)) / 2 as close_gain,
         (abs(close - previous_close) - (close - previous_close)) / 2 as close_loss,
@@ -84,51 +103,56 @@ daily_series as (
     from bars
 ),
 
--- Every window statistic in one pass over rows sorted once. Each frame is aggregated from its own rows, so
--- an incremental run computes exactly what a full build does.
-rolling_statistics as (
+-- Each window's statistics, built up from windows of 5 days: a window of 10 days ending on a row is the 5
+-- days up to the row and the 5 days up to 5 rows before, and so on (`compositions`). Sums add, extremes take
+-- the greater or lesser, and the moments and least-squares fits are the aggregate states PostgreSQL's own
+-- stddev_samp, corr and regr_slope keep ((N, Sx, Sxx) and (N, Sx, Sxx, Sy, Syy, Sxy)), merged by its own
+-- combine functions and finished by its own final functions. One aggregate over 5 rows per statistic rather
+-- than one per statistic and window, and every value is made from the window's rows alone, so an incremental
+-- run computes exactly what a full build does.
+statistics_5 as (
     select
         *,
-        {%- for days in windows %}
-        lag(close, {{ days }}) over symbol_history as close_{{ days }}d_ago,
-        lag(volume, {{ days }}) over symbol_history as volume_{{ days }}d_ago,
-        avg(close) over last_{{ days }}_days as close_mean_{{ days }},
-        stddev_samp(close) over last_{{ days }}_days as close_std_{{ days }},
-        regr_slope(close, time_index) over last_{{ days }}_days as close_slope_{{ days }},
-        max(high) over last_{{ days }}_days as high_max_{{ days }},
-        min(low) over last_{{ days }}_days as low_min_{{ days }},
-        corr(close, log_volume) over last_{{ days }}_days as close_volume_corr_{{ days }},
-        stddev_samp(log_volume) over last_{{ days }}_days as log_volume_std_{{ days }},
-        corr(close_ratio, log_volume_ratio) over last_{{ days }}_days as change_corr_{{ days }},
-        stddev_samp(close_ratio) over last_{{ days }}_days as close_ratio_std_{{ days }},
-        stddev_samp(log_volume_ratio) over last_{{ days }}_days as log_volume_ratio_std_{{ days }},
-        count(log_volume_ratio) over last_{{ days }}_days as log_volume_ratio_count_{{ days }},
-        avg(rose) over last_{{ days }}_days as rose_share_{{ days }},
-        avg(fell) over last_{{ days }}_days as fell_share_{{ days }},
-        sum(close_gain) over last_{{ days }}_days as close_gains_{{ days }},
-        sum(close_loss) over last_{{ days }}_days as close_losses_{{ days }},
-        avg(volume) over last_{{ days }}_days as volume_mean_{{ days }},
-        stddev_samp(volume) over last_{{ days }}_days as volume_std_{{ days }},
-        avg(volume_weighted_move) over last_{{ days }}_days as weighted_move_mean_{{ days }},
-        stddev_samp(volume_weighted_move) over last_{{ days }}_days as weighted_move_std_{{ days }},
-        sum(volume_gain) over last_{{ days }}_days as volume_gains_{{ days }},
-        sum(volume_loss) over last_{{ days }}_days as volume_losses_{{ days }},
+        {%- for name, aggregate, _ in statistics %}
+        {{ aggregate }} over last_5_days as {{ name }}_5
+        {{- ',' if not loop.last }}
+        {%- endfor %}
+    from daily_series
+    window last_5_days as (partition by symbol order by date rows between 4 preceding and current row)
+),
+{%- for days, recent, older in compositions %}
+
+statistics_{{ days }} as (
+    select
+        *,
+        {%- set last_level = loop.last %}
+        {%- for name, _, combine in statistics %}
+        {%- set earlier = 'lag(' ~ name ~ '_' ~ older ~ ', ' ~ recent ~ ') over symbol_history' %}
+        {%- if combine == '+' %}
+        {{ name }}_{{ recent }} + {{ earlier }} as {{ name }}_{{ days }}
+        {%- else %}
+        {{ combine }}({{ name }}_{{ recent }}, {{ earlier }}) as {{ name }}_{{ days }}
+        {%- endif %}
+        {{- ',' if not loop.last or last_level }}
+        {%- endfor %}
+        {%- if last_level %}
+        {%- for lagged_days in windows %}
+        lag(close, {{ lagged_days }}) over symbol_history as close_{{ lagged_days }}d_ago,
         {%- endfor %}
         -- The last `longest` closes, highs and lows, oldest first: the windows' order statistics below.
         array_agg(close) over last_{{ longest }}_days as closes,
         array_agg(high) over last_{{ longest }}_days as highs,
         array_agg(low) over last_{{ longest }}_days as lows
-    from daily_series
+        {%- endif %}
+    from statistics_{{ ([5] + compositions | map(attribute=0) | list)[loop.index0] }}
     window
         symbol_history as (partition by symbol order by date),
-        {%- for days in windows %}
-        last_{{ days }}_days as (symbol_history rows between {{ days - 1 }} preceding and current row)
-        {{- ',' if not loop.last }}
-        {%- endfor %}
+        last_{{ longest }}_days as (symbol_history rows between {{ longest - 1 }} preceding and current row)
 ),
+{%- endfor %}
 
 rows_to_write as (
-    select * from rolling_statistics
+    select * from statistics_{{ longest }}
     {%- if window %}
     where {{ in_written_rows(window) }}
     {%- endif %}
@@ -186,8 +210,14 @@ features as (
         {%- for days in windows %}
         {%- set full = 'rows_to_write.history_days >= ' ~ days %}
         {%- set full_changes = 'rows_to_write.history_days > ' ~ days %}
-        {#- The least-squares fit of the closes on 1..days: the time index's variance is (days^2 - 1) / 12. -#}
-        {%- set time_variance = (days * days - 1) / 12 %}
+        {%- set close_fit = 'rows_to_write.close_fit_' ~ days %}
+        {%- set close_volume_fit = 'rows_to_write.close_volume_fit_' ~ days %}
+        {%- set change_fit = 'rows_to_write.change_fit_' ~ days %}
+        {#- Standard deviations from the fits' sums of squares: of the closes (y) and of the second series (x). -#}
+        {%- set close_std = 'sqrt(float8_regr_syy(' ~ close_fit ~ ') / ' ~ (days - 1) ~ ')' %}
+        {%- set log_volume_std = 'sqrt(float8_regr_sxx(' ~ close_volume_fit ~ ') / ' ~ (days - 1) ~ ')' %}
+        {%- set close_ratio_std = 'sqrt(float8_regr_syy(' ~ change_fit ~ ') / ' ~ (days - 1) ~ ')' %}
+        {%- set log_volume_ratio_std = 'sqrt(float8_regr_sxx(' ~ change_fit ~ ') / ' ~ (days - 1) ~ ')' %}
         {#- The position (1 to `days`, oldest first) of the window's first highest high and first lowest low, as
             numpy's argmax + 1 and argmin + 1. -#}
         {%- set first_high = 'array_position(rows_to_write.highs, rows_to_write.high_max_' ~ days
@@ -197,19 +227,16 @@ features as (
             ~ ', cardinality(rows_to_write.lows) - ' ~ (days - 1) ~ ') - (cardinality(rows_to_write.lows) - '
             ~ days ~ ')' %}
         rows_to_write.close_{{ days }}d_ago / rows_to_write.close as roc{{ days }},
-        case when {{ full }} then rows_to_write.close_mean_{{ days }} / rows_to_write.close end as ma{{ days }},
-        case when {{ full }} then rows_to_write.close_std_{{ days }} / rows_to_write.close end as std{{ days }},
-        case when {{ full }} then rows_to_write.close_slope_{{ days }} / rows_to_write.close end as beta{{ days }},
-        case
-            when {{ full }} and rows_to_write.close_std_{{ days }} > {{ flat }}
-                then rows_to_write.close_slope_{{ days }} ^ 2 * {{ time_variance * days / (days - 1) }}
-                / rows_to_write.close_std_{{ days }} ^ 2
-        end as rsqr{{ days }},
+        case when {{ full }} then float8_regr_avgy({{ close_fit }}) / rows_to_write.close end as ma{{ days }},
+        case when {{ full }} then {{ close_std }} / rows_to_write.close end as std{{ days }},
+        case when {{ full }} then float8_regr_slope({{ close_fit }}) / rows_to_write.close end as beta{{ days }},
+        case when {{ full }} and {{ close_std }} > {{ flat }} then float8_regr_r2({{ close_fit }}) end as rsqr{{ days }},
+        -- The last close less the fit's value on its day, the mean day of the window's being (days - 1) / 2 before.
         case
             when {{ full }}
                 then (
-                    rows_to_write.close - rows_to_write.close_mean_{{ days }}
-                    - rows_to_write.close_slope_{{ days }} * {{ (days - 1) / 2 }}
+                    rows_to_write.close - float8_regr_avgy({{ close_fit }})
+                    - float8_regr_slope({{ close_fit }}) * {{ (days - 1) / 2 }}
                 ) / rows_to_write.close
         end as resi{{ days }},
         case when {{ full }} then rows_to_write.high_max_{{ days }} / rows_to_write.close end as max{{ days }},
@@ -226,37 +253,27 @@ features as (
                 then (rows_to_write.close - rows_to_write.low_min_{{ days }})
                 / (rows_to_write.high_max_{{ days }} - rows_to_write.low_min_{{ days }} + {{ epsilon }})
         end as rsv{{ days }},
+        case when {{ full }} then ({{ first_high }})::double precision / {{ days }} end as imax{{ days }},
+        case when {{ full }} then ({{ first_low }})::double precision / {{ days }} end as imin{{ days }},
         case
-            when {{ full }} then ({{ first_high }})::double precision / {{ days }}
-        end as imax{{ days }},
-        case
-            when {{ full }} then ({{ first_low }})::double precision / {{ days }}
-        end as imin{{ days }},
-        case
-            when {{ full }}
-                then (
-                    ({{ first_high }})
-                    - ({{ first_low }})
-                )::double precision / {{ days }}
+            when {{ full }} then (({{ first_high }}) - ({{ first_low }}))::double precision / {{ days }}
         end as imxd{{ days }},
         case
-            when {{ full }}
-                and rows_to_write.close_std_{{ days }} > {{ flat }}
-                and rows_to_write.log_volume_std_{{ days }} > {{ flat }}
-                then rows_to_write.close_volume_corr_{{ days }}
+            when {{ full }} and {{ close_std }} > {{ flat }} and {{ log_volume_std }} > {{ flat }}
+                then float8_corr({{ close_volume_fit }})
         end as corr{{ days }},
+        -- The fit counts the pairs it was given: fewer than `days` after a day without volume.
         case
             when {{ full_changes }}
-                and rows_to_write.log_volume_ratio_count_{{ days }} = {{ days }}
-                and rows_to_write.close_ratio_std_{{ days }} > {{ flat }}
-                and rows_to_write.log_volume_ratio_std_{{ days }} > {{ flat }}
-                then rows_to_write.change_corr_{{ days }}
+                and ({{ change_fit }})[1] = {{ days }}
+                and {{ close_ratio_std }} > {{ flat }}
+                and {{ log_volume_ratio_std }} > {{ flat }}
+                then float8_corr({{ change_fit }})
         end as cord{{ days }},
-        case when {{ full_changes }} then rows_to_write.rose_share_{{ days }}::double precision end as cntp{{ days }},
-        case when {{ full_changes }} then rows_to_write.fell_share_{{ days }}::double precision end as cntn{{ days }},
+        case when {{ full_changes }} then rows_to_write.rises_{{ days }} / {{ days }} end as cntp{{ days }},
+        case when {{ full_changes }} then rows_to_write.falls_{{ days }} / {{ days }} end as cntn{{ days }},
         case
-            when {{ full_changes }}
-                then (rows_to_write.rose_share_{{ days }} - rows_to_write.fell_share_{{ days }})::double precision
+            when {{ full_changes }} then (rows_to_write.rises_{{ days }} - rows_to_write.falls_{{ days }}) / {{ days }}
         end as cntd{{ days }},
         {%- for name, numerator in [
             ('sump', 'close_gains_' ~ days),
@@ -270,15 +287,17 @@ features as (
         end as {{ name }}{{ days }},
         {%- endfor %}
         case
-            when {{ full }} then rows_to_write.volume_mean_{{ days }} / (rows_to_write.volume + {{ epsilon }})
+            when {{ full }}
+                then float8_avg(rows_to_write.volume_moments_{{ days }}) / (rows_to_write.volume + {{ epsilon }})
         end as vma{{ days }},
         case
-            when {{ full }} then rows_to_write.volume_std_{{ days }} / (rows_to_write.volume + {{ epsilon }})
+            when {{ full }}
+                then float8_stddev_samp(rows_to_write.volume_moments_{{ days }}) / (rows_to_write.volume + {{ epsilon }})
         end as vstd{{ days }},
         case
             when {{ full_changes }}
-                then rows_to_write.weighted_move_std_{{ days }}
-                / (rows_to_write.weighted_move_mean_{{ days }} + {{ epsilon }})
+                then float8_stddev_samp(rows_to_write.weighted_move_moments_{{ days }})
+                / (float8_avg(rows_to_write.weighted_move_moments_{{ days }}) + {{ epsilon }})
         end as wvma{{ days }},
         {%- for name, numerator in [
             ('vsump', 'volume_gains_' ~ days),
