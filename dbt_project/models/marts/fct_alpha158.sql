@@ -158,35 +158,6 @@ rows_to_write as (
     {%- endif %}
 ),
 
--- Per written row and window: the 20% and 80% quantiles of the closes (linear interpolation, as pandas),
--- and how many closes lie below the row's close and level with it (its rank, ties averaged). One sort of
--- the row's closes per window.
-close_order as (
-    select
-        rows_to_write.symbol,
-        rows_to_write.date,
-        {%- for days in windows %}
-        window_closes.quantiles_{{ days }},
-        window_closes.below_{{ days }},
-        window_closes.level_{{ days }}
-        {{- ',' if not loop.last }}
-        {%- endfor %}
-    from rows_to_write
-    cross join lateral (
-        select
-            {%- for days in windows %}
-            {%- set in_window = 'position > cardinality(rows_to_write.closes) - ' ~ days %}
-            percentile_cont(array[0.2, 0.8]) within group (order by window_close)
-                filter (where {{ in_window }}) as quantiles_{{ days }},
-            count(*) filter (where {{ in_window }} and window_close < rows_to_write.close) as below_{{ days }},
-            count(*) filter (where {{ in_window }} and window_close = rows_to_write.close) as level_{{ days }}
-            {{- ',' if not loop.last }}
-            {%- endfor %}
-        from unnest(rows_to_write.closes) with ordinality as unnested (window_close, position)
-    ) as window_closes
-    where rows_to_write.history_days >= {{ windows | min }}
-),
-
 features as (
     select
         rows_to_write.symbol,
@@ -313,9 +284,21 @@ features as (
         {%- endfor %}
         {%- endfor %}
     from rows_to_write
-    left join close_order
-        on rows_to_write.symbol = close_order.symbol
-        and rows_to_write.date = close_order.date
+    -- Per row and window: the 20% and 80% quantiles of the closes (linear interpolation, as pandas), and how
+    -- many closes lie below the row's close and level with it (its rank, ties averaged). One sort of the row's
+    -- closes per window.
+    cross join lateral (
+        select
+            {%- for days in windows %}
+            {%- set in_window = 'position > cardinality(rows_to_write.closes) - ' ~ days %}
+            percentile_cont(array[0.2, 0.8]) within group (order by window_close)
+                filter (where {{ in_window }}) as quantiles_{{ days }},
+            count(*) filter (where {{ in_window }} and window_close < rows_to_write.close) as below_{{ days }},
+            count(*) filter (where {{ in_window }} and window_close = rows_to_write.close) as level_{{ days }}
+            {{- ',' if not loop.last }}
+            {%- endfor %}
+        from unnest(rows_to_write.closes) with ordinality as unnested (window_close, position)
+    ) as close_order
 )
 
 select * from features
