@@ -37,6 +37,11 @@
     ('high_max', 'max(high)', 'greatest'),
     ('low_min', 'min(low)', 'least'),
 ] %}
+{#- Where the window's first highest high and first lowest low fall, 1 (its oldest row) to its length, as numpy's
+    argmax + 1 and argmin + 1: (name, the extreme's statistic, the price, how an older extreme keeps its place).
+    Of two windows' extremes the older one's position stands when it is at least as high (as low); otherwise
+    the recent one's, after the older window's days. -#}
+{%- set first_extremes = [('first_high', 'high_max', 'high', '>='), ('first_low', 'low_min', 'low', '<=')] %}
 {%- set compositions = [(10, 5, 5), (20, 10, 10), (30, 20, 10), (60, 30, 30)] %}
 
 with
@@ -114,11 +119,22 @@ statistics_5 as (
     select
         *,
         {%- for name, aggregate, _ in statistics %}
-        {{ aggregate }} over last_5_days as {{ name }}_5
+        {{ aggregate }} over last_5_days as {{ name }}_5,
+        {%- endfor %}
+        {%- for name, extreme, price, _ in first_extremes %}
+        {%- set aggregate = extreme.split('_')[1] ~ '(' ~ price ~ ') over last_5_days' %}
+        case
+            {%- for rows_back in range(4, 0, -1) %}
+            when lag({{ price }}, {{ rows_back }}) over symbol_history = {{ aggregate }} then {{ 5 - rows_back }}
+            {%- endfor %}
+            else 5
+        end as {{ name }}_5
         {{- ',' if not loop.last }}
         {%- endfor %}
     from daily_series
-    window last_5_days as (partition by symbol order by date rows between 4 preceding and current row)
+    window
+        symbol_history as (partition by symbol order by date),
+        last_5_days as (symbol_history rows between 4 preceding and current row)
 ),
 {%- for days, recent, older in compositions %}
 
@@ -133,16 +149,22 @@ statistics_{{ days }} as (
         {%- else %}
         {{ combine }}({{ name }}_{{ recent }}, {{ earlier }}) as {{ name }}_{{ days }}
         {%- endif %}
+        {{- ',' }}
+        {%- endfor %}
+        {%- for name, extreme, _, keeps_place in first_extremes %}
+        case
+            when lag({{ extreme }}_{{ older }}, {{ recent }}) over symbol_history {{ keeps_place }} {{ extreme }}_{{ recent }}
+                then lag({{ name }}_{{ older }}, {{ recent }}) over symbol_history
+            else {{ older }} + {{ name }}_{{ recent }}
+        end as {{ name }}_{{ days }}
         {{- ',' if not loop.last or last_level }}
         {%- endfor %}
         {%- if last_level %}
         {%- for lagged_days in windows %}
         lag(close, {{ lagged_days }}) over symbol_history as close_{{ lagged_days }}d_ago,
         {%- endfor %}
-        -- The last `longest` closes, highs and lows, oldest first: the windows' order statistics below.
-        array_agg(close) over last_{{ longest }}_days as closes,
-        array_agg(high) over last_{{ longest }}_days as highs,
-        array_agg(low) over last_{{ longest }}_days as lows
+        -- The last `longest` closes, oldest first: the windows' quantiles and ranks below.
+        array_agg(close) over last_{{ longest }}_days as closes
         {%- endif %}
     from statistics_{{ ([5] + compositions | map(attribute=0) | list)[loop.index0] }}
     window
@@ -189,14 +211,6 @@ features as (
         {%- set log_volume_std = 'sqrt(float8_regr_sxx(' ~ close_volume_fit ~ ') / ' ~ (days - 1) ~ ')' %}
         {%- set close_ratio_std = 'sqrt(float8_regr_syy(' ~ change_fit ~ ') / ' ~ (days - 1) ~ ')' %}
         {%- set log_volume_ratio_std = 'sqrt(float8_regr_sxx(' ~ change_fit ~ ') / ' ~ (days - 1) ~ ')' %}
-        {#- The position (1 to `days`, oldest first) of the window's first highest high and first lowest low, as
-            numpy's argmax + 1 and argmin + 1. -#}
-        {%- set first_high = 'array_position(rows_to_write.highs, rows_to_write.high_max_' ~ days
-            ~ ', cardinality(rows_to_write.highs) - ' ~ (days - 1) ~ ') - (cardinality(rows_to_write.highs) - '
-            ~ days ~ ')' %}
-        {%- set first_low = 'array_position(rows_to_write.lows, rows_to_write.low_min_' ~ days
-            ~ ', cardinality(rows_to_write.lows) - ' ~ (days - 1) ~ ') - (cardinality(rows_to_write.lows) - '
-            ~ days ~ ')' %}
         rows_to_write.close_{{ days }}d_ago / rows_to_write.close as roc{{ days }},
         case when {{ full }} then float8_regr_avgy({{ close_fit }}) / rows_to_write.close end as ma{{ days }},
         case when {{ full }} then {{ close_std }} / rows_to_write.close end as std{{ days }},
@@ -224,10 +238,12 @@ features as (
                 then (rows_to_write.close - rows_to_write.low_min_{{ days }})
                 / (rows_to_write.high_max_{{ days }} - rows_to_write.low_min_{{ days }} + {{ epsilon }})
         end as rsv{{ days }},
-        case when {{ full }} then ({{ first_high }})::double precision / {{ days }} end as imax{{ days }},
-        case when {{ full }} then ({{ first_low }})::double precision / {{ days }} end as imin{{ days }},
+        case when {{ full }} then rows_to_write.first_high_{{ days }}::double precision / {{ days }} end as imax{{ days }},
+        case when {{ full }} then rows_to_write.first_low_{{ days }}::double precision / {{ days }} end as imin{{ days }},
         case
-            when {{ full }} then (({{ first_high }}) - ({{ first_low }}))::double precision / {{ days }}
+            when {{ full }}
+                then (rows_to_write.first_high_{{ days }} - rows_to_write.first_low_{{ days }})::double precision
+                / {{ days }}
         end as imxd{{ days }},
         case
             when {{ full }} and {{ close_std }} > {{ flat }} and {{ log_volume_std }} > {{ flat }}
