@@ -174,7 +174,14 @@ statistics_{{ days }} as (
 {%- endfor %}
 
 rows_to_write as (
-    select * from statistics_{{ longest }}
+    select
+        *,
+        -- The position in `closes` after which each window starts (compared once per close below).
+        {%- for days in windows %}
+        cardinality(closes) - {{ days }} as closes_before_{{ days }}
+        {{- ',' if not loop.last }}
+        {%- endfor %}
+    from statistics_{{ longest }}
     {%- if window %}
     where {{ in_written_rows(window) }}
     {%- endif %}
@@ -306,7 +313,7 @@ features as (
     cross join lateral (
         select
             {%- for days in windows %}
-            {%- set in_window = 'position > cardinality(rows_to_write.closes) - ' ~ days %}
+            {%- set in_window = 'position > rows_to_write.closes_before_' ~ days %}
             percentile_cont(array[0.2, 0.8]) within group (order by window_close)
                 filter (where {{ in_window }}) as quantiles_{{ days }},
             count(*) filter (where {{ in_window }} and window_close < rows_to_write.close) as below_{{ days }},
