@@ -6,9 +6,8 @@ standard deviation, `Quantile` pandas' linear interpolation, `Rank` pandas' roll
 averaged), `IdxMax`/`IdxMin` the 1-based position of the first extreme in the window, oldest first, `Slope`,
 `Rsquare` and `Resi` an ordinary least squares fit of the values on 1..N. What the mart does differently,
 written here the same way: a rolling feature is null until its window is full (Qlib fills partial windows with
-`min_periods=1`); a division by zero is null (numpy gives inf or NaN); a correlation or R-squared over a
-window where one of the series did not vary at all is null (Qlib blanks standard deviations up to 2e-5 in its
-price units).
+`min_periods=1`); a division by zero is null (numpy gives inf or NaN). Qlib's own guard is kept: a correlation
+or R-squared is null where a series' standard deviation over the window is at most 2e-5.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 WINDOWS = (5, 10, 20, 30, 60)
 # Qlib's guard against a zero denominator, kept as Qlib writes it.
 EPSILON = 1e-12
+# Qlib's np.isclose(std, 0, atol=2e-05): a series this flat over a window has no correlation or R-squared.
+FLAT = 2e-5
 
 
 def alpha158(adjusted: pd.DataFrame) -> pd.DataFrame:
@@ -106,8 +107,8 @@ def _symbol_alpha158(bars: pd.DataFrame) -> pd.DataFrame:
 
 
 def _least_squares(values: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per full window of `days` values fitted on 1..days: the slope, the R-squared (NaN where the values did
-    not vary) and the last value's residual; NaN before the first full window."""
+    """Per full window of `days` values fitted on 1..days: the slope, the R-squared (NaN where the values are
+    flat) and the last value's residual; NaN before the first full window."""
     slope, rsquare, residual = (np.full(len(values), np.nan) for _ in range(3))
     if len(values) < days:
         return slope, rsquare, residual
@@ -118,7 +119,7 @@ def _least_squares(values: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarra
     covariance = y_centred @ x_centred
     fitted_slope = covariance / (x_centred @ x_centred)
     y_spread = (y_centred**2).sum(axis=1)
-    flat = windows.max(axis=1) == windows.min(axis=1)
+    flat = windows.std(axis=1, ddof=1) <= FLAT
     fitted_last = windows.mean(axis=1) + fitted_slope * (days - x.mean())
     slope[days - 1 :] = fitted_slope
     explained = covariance**2 / ((x_centred @ x_centred) * np.where(flat, 1, y_spread))
@@ -128,9 +129,10 @@ def _least_squares(values: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _correlation(left: pd.Series, right: pd.Series, days: int) -> pd.Series:
-    """Pearson correlation over full windows of `days` pairs; NaN where either side did not vary."""
+    """Pearson correlation over full windows of `days` pairs; NaN where either side is flat."""
     correlation = left.rolling(days, min_periods=days).corr(right)
-    flat = (left.rolling(days).max() == left.rolling(days).min()) | (
-        right.rolling(days).max() == right.rolling(days).min()
-    )
-    return correlation.mask(flat)
+    flat = [
+        series.rolling(days).apply(lambda window: np.std(window, ddof=1), raw=True) <= FLAT
+        for series in (left, right)
+    ]
+    return correlation.mask(flat[0] | flat[1])
