@@ -25,6 +25,8 @@ from stockyard.settings import PROJECT_ROOT
 
 FEATURES_YML = PROJECT_ROOT / "dbt_project" / "models" / "marts" / "fct_stock_features.yml"
 FEATURES_MODEL = "fct_stock_features"
+ALPHA158_YML = PROJECT_ROOT / "dbt_project" / "models" / "marts" / "fct_alpha158.yml"
+ALPHA158_MODEL = "fct_alpha158"
 KEY_COLUMNS = ("symbol", "date", "history_days")
 RANK_SUFFIX = "_rank"
 
@@ -57,11 +59,17 @@ def ranked_features() -> tuple[str, ...]:
     return tuple(feature.name for feature in stock_features() if feature.ranked)
 
 
-def read_features(path: Path) -> tuple[Feature, ...]:
-    """The features of the model's yml at `path`; a column neither key, rank nor feature, or a feature's meta
-    with a missing, unknown or mistyped key, is an error naming the file and the column."""
+@lru_cache(maxsize=1)
+def alpha158_features() -> tuple[str, ...]:
+    """The names of marts.fct_alpha158's features (Qlib's Alpha158 names, lower case), in the yml's order."""
+    return tuple(feature.name for feature in read_features(ALPHA158_YML, model_name=ALPHA158_MODEL))
+
+
+def read_features(path: Path, model_name: str = FEATURES_MODEL) -> tuple[Feature, ...]:
+    """The features of the model `model_name` in the yml at `path`; a column neither key, rank nor feature, or
+    a feature's meta with a missing, unknown or mistyped key, is an error naming the file and the column."""
     models = yaml.safe_load(path.read_text())["models"]
-    (model,) = [model for model in models if model["name"] == FEATURES_MODEL]
+    (model,) = [model for model in models if model["name"] == model_name]
     columns = {column["name"]: column for column in model["columns"]}
     features = []
     for name, column in columns.items():

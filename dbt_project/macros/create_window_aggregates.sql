@@ -70,4 +70,20 @@ create or replace aggregate {{ schema }}.wilder_average(
     sfunc = {{ schema }}.wilder_step,
     stype = double precision
 );
+
+-- moments_state(value) and regression_state(y, x): what stddev_samp(value) and regr_slope(y, x), corr(y, x)
+-- accumulate, (N, Sx, Sxx) and (N, Sx, Sxx, Sy, Syy, Sxy), returned as they are, so that a model can merge two
+-- windows' states (float8_combine, float8_regr_combine) and finish them (float8_stddev_samp, float8_regr_slope,
+-- float8_corr, ...) with PostgreSQL's own functions for those aggregates. Nulls are skipped.
+create or replace aggregate {{ schema }}.moments_state(double precision) (
+    sfunc = float8_accum,
+    stype = double precision[],
+    initcond = '{0,0,0}'
+);
+
+create or replace aggregate {{ schema }}.regression_state(double precision, double precision) (
+    sfunc = float8_regr_accum,
+    stype = double precision[],
+    initcond = '{0,0,0,0,0,0}'
+);
 {% endmacro %}

@@ -21,6 +21,7 @@ TABLES = {
     "intermediate.int_market_returns_daily": ["date"],
     "marts.fct_daily_prices": ["symbol", "date"],
     "marts.fct_stock_features": ["symbol", "date"],
+    "marts.fct_alpha158": ["symbol", "date"],
     "marts.fct_forward_returns": ["symbol", "date"],
     "marts.fct_sector_daily": ["sector", "date"],
     "marts.dim_stocks": ["symbol"],

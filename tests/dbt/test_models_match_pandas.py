@@ -7,7 +7,8 @@ import pandas as pd
 import psycopg
 import pytest
 
-from tests.dbt import reference
+from stockyard.features import alpha158_features
+from tests.dbt import alpha158_reference, reference
 from tests.dbt.synthetic_market import RawMarket
 
 pytestmark = pytest.mark.slow
@@ -66,6 +67,17 @@ def test_every_stock_feature_matches_pandas(built_warehouse: str, adjusted: pd.D
     expected = reference.stock_features(adjusted)
     features = [column for column in actual.columns if column not in ("symbol", "date")]
     assert set(features) == set(expected.columns) - {"symbol", "date"}
+    assert_columns_match(actual, expected, ["symbol", "date"], features)
+
+
+def test_every_alpha158_feature_matches_qlib_s_definitions_in_pandas(
+    built_warehouse: str, adjusted: pd.DataFrame
+) -> None:
+    actual = read_table(built_warehouse, "marts.fct_alpha158", ["symbol", "date"])
+    expected = alpha158_reference.alpha158(adjusted)
+    features = list(alpha158_features())
+    assert list(actual.columns) == ["symbol", "date", "history_days", *features]
+    assert set(expected.columns) == {"symbol", "date", *features}
     assert_columns_match(actual, expected, ["symbol", "date"], features)
 
 
