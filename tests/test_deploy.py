@@ -129,3 +129,11 @@ def test_the_services_reach_each_other_by_the_stack_s_names(compose: dict[str, A
         {"grpc_server": {"host": "dagster-code", "port": 4000, "location_name": "stockyard"}}
     ]
     assert "4000" in services["dagster-code"]["command"]
+
+
+def test_the_dagster_instance_settings_are_valid_with_the_community_pop_up_off() -> None:
+    from dagster._core.instance.config import dagster_instance_config
+
+    settings, _ = dagster_instance_config(str(PROJECT_ROOT / "dagster_home"))
+    assert settings["nux"] == {"enabled": False}
+    assert settings["telemetry"] == {"enabled": False}

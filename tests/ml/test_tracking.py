@@ -1,7 +1,9 @@
-"""MLflow wiring that needs no training: where the store is, and the UI command line."""
+"""MLflow wiring that needs no training: where the store is, the UI command line, and how the UI shows a
+family's experiment."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -9,7 +11,17 @@ import psycopg
 import pytest
 
 from ml.config import MLSettings, TrackingConfig
-from ml.tracking import ensure_tracking_database, ui_command
+from ml.tracking import (
+    EXPERIMENT_KIND_TAG,
+    MODEL_TRAINING_KIND,
+    PROMOTION_VIEW_KEY,
+    VIEW_TAG_PREFIX,
+    configure_tracking,
+    ensure_experiment,
+    ensure_tracking_database,
+    promotion_view_url,
+    ui_command,
+)
 from stockyard.settings import ServicesSettings
 from tests.support import throwaway_database
 
@@ -58,3 +70,26 @@ def test_tracking_database_is_created_when_missing() -> None:
             assert conn.execute("select current_database()").fetchone() == (
                 url.rsplit("/", 1)[1] + "_mlflow",
             )
+
+
+def test_experiments_open_on_their_runs_with_a_view_on_the_promotion_metric(tracking: TrackingConfig) -> None:
+    client = configure_tracking(tracking)
+    experiment_id = ensure_experiment(client, "ui-check", tracking, promotion_metric="rank_ic")
+    tags = client.get_experiment(experiment_id).tags
+    # MLflow's UI opens an experiment of this kind on its runs table, not on the traces overview.
+    assert tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
+    saved = tags[VIEW_TAG_PREFIX + PROMOTION_VIEW_KEY]
+    view = json.loads(saved)
+    state = json.loads(view["state"])
+    assert "metrics.`rank_ic`" in state["selectedColumns"]
+    assert (state["orderByKey"], state["orderByAsc"]) == ("metrics.`rank_ic`", False)
+    assert isinstance(view["createdAt"], int) and view["name"]
+    # Again: the same view is kept as it was saved; another promotion metric replaces it.
+    assert ensure_experiment(client, "ui-check", tracking, promotion_metric="rank_ic") == experiment_id
+    assert client.get_experiment(experiment_id).tags[VIEW_TAG_PREFIX + PROMOTION_VIEW_KEY] == saved
+    ensure_experiment(client, "ui-check", tracking, promotion_metric="long_short_sharpe")
+    replaced = json.loads(client.get_experiment(experiment_id).tags[VIEW_TAG_PREFIX + PROMOTION_VIEW_KEY])
+    assert json.loads(replaced["state"])["orderByKey"] == "metrics.`long_short_sharpe`"
+    assert promotion_view_url(tracking, experiment_id).endswith(
+        f"/#/experiments/{experiment_id}?viewStateShareKey={PROMOTION_VIEW_KEY}"
+    )
