@@ -18,7 +18,7 @@ from dagster._core.execution.api import create_execution_plan
 
 from cli.services import ensure_databases
 from orchestration.definitions import build_definitions
-from orchestration.executors import MULTIPROCESS_EXECUTOR, ExecutorSettings, build_executor
+from orchestration.executors import CELERY_QUEUE, MULTIPROCESS_EXECUTOR, ExecutorSettings, build_executor
 from orchestration.ml.assets import FAMILIES
 from stockyard.endpoints import resolve_endpoints
 from stockyard.marketdata.settings import get_market_data_settings
@@ -91,7 +91,7 @@ def workers(celery_environment: dict[str, str], tmp_path: Path) -> Iterator[dict
                 started[name] = subprocess.Popen(
                     [
                         *(sys.executable, "-m", "celery", "-A", "orchestration.celery_worker", "worker"),
-                        *("--hostname", f"{name}@%h", "--queues", "dagster", "--pool", "solo"),
+                        *("--hostname", f"{name}@%h", "--queues", CELERY_QUEUE, "--pool", "solo"),
                         *("--without-gossip", "--without-mingle", "--loglevel", "INFO"),
                     ],
                     env=celery_environment,
