@@ -4,7 +4,7 @@ stack):
 
     python docs/screenshots.py [--dagster-url http://127.0.0.1:3000] [--mlflow-url http://127.0.0.1:5000]
 
-writes docs/images/*.png. The MLflow pages are the experiments' runs in their promotion view (ml.tracking).
+writes docs/images/*.png. The MLflow pages are the families' runs, best first on the promotion metric.
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ from pathlib import Path
 
 import httpx
 
+from ml.config import TrackingConfig, get_ml_settings
+from ml.tracking import experiment_name, runs_url
+
 IMAGES = Path(__file__).resolve().parent / "images"
+# The code location's name in workspace.yaml (and deploy/workspace.yaml).
+LOCATION = "stockyard"
 # Long enough for the UIs to load their data and lay out the graph; Chromium's clock runs virtual meanwhile.
 RENDER_MS = 20_000
 
@@ -32,19 +37,21 @@ class Shot:
 
 
 def dagster_shots(base: str) -> list[Shot]:
+    groups = f"{base}/locations/{LOCATION}/asset-groups"
     return [
-        Shot("dagster-asset-graph", f"{base}/asset-groups", height=1100),
+        Shot("dagster-ingestion", f"{groups}/ingestion"),
+        Shot("dagster-ml", f"{groups}/ml"),
         Shot("dagster-asset-checks", f"{base}/assets/fct_stock_features?view=checks"),
         Shot("dagster-model-evaluation", f"{base}/assets/model_evaluation"),
     ]
 
 
-def mlflow_shots(base: str) -> list[Shot]:
+def mlflow_shots(base: str, promotion_metric: str) -> list[Shot]:
+    server = TrackingConfig(tracking_uri=base, artifact_root=None, ui_url=base)
     shots = []
     for family in ("xgboost", "lstm"):
-        experiment_id = mlflow_experiment_id(base, f"stockyard-{family}")
-        # ml.tracking.promotion_view_url, without importing the training stack.
-        url = f"{base}/#/experiments/{experiment_id}?viewStateShareKey=promotion"
+        experiment_id = mlflow_experiment_id(base, experiment_name(family))
+        url = runs_url(server, experiment_id, promotion_metric=promotion_metric)
         shots.append(Shot(f"mlflow-{family}-runs", url, width=1800))
     return shots
 
@@ -93,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     if chromium is None:
         raise SystemExit("headless Chromium is needed: apt-get install chromium")
     args.out.mkdir(parents=True, exist_ok=True)
-    shots = dagster_shots(args.dagster_url.rstrip("/")) + mlflow_shots(args.mlflow_url.rstrip("/"))
+    metric = get_ml_settings().promotion_metric
+    shots = dagster_shots(args.dagster_url.rstrip("/")) + mlflow_shots(args.mlflow_url.rstrip("/"), metric)
     for shot in shots:
         print(take(shot, chromium, args.out), file=sys.stderr)
 

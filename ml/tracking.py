@@ -4,10 +4,8 @@ the command line of the MLflow UI on the same store."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import time
 
 import mlflow
 import psycopg
@@ -22,16 +20,13 @@ from stockyard.settings import PROJECT_ROOT
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-# The experiment tag MLflow's UI reads for an experiment's type: typed as model training, an experiment opens
-# on its runs table (untyped, MLflow 3 opens it on the generative-AI overview of traces).
+# An experiment's type, the tag MLflow's UI sets when one picks it: model training, whose page is the runs
+# table (MLflow 3 opens an untyped one on the generative-AI overview of traces, with its assistant panel).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
-# A view of the runs table saved on the experiment, as the UI's "Save as new view" saves one: an experiment
-# tag `mlflow.sharedViewState.<key>`, opened by the experiment's URL with `?viewStateShareKey=<key>`. The UI
-# has no setting for its default columns (Source, Models, Dataset), so the promotion metric's columns come
-# with this view.
-PROMOTION_VIEW_KEY = "promotion"
-VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+# MLflow 3.17's UI takes the type from its GenAI / Model training switch, remembered per browser, or from this
+# parameter of a page's URL, rather than from the tag: the project's links to the UI carry it.
+MODEL_TRAINING_PAGE = "workflowType=machine_learning"
 
 
 def experiment_name(family: str) -> str:
@@ -64,18 +59,16 @@ def configure_tracking(config: TrackingConfig) -> MlflowClient:
     return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
 
 
-def ensure_experiment(
-    client: MlflowClient, family: str, config: TrackingConfig, *, promotion_metric: str = "rank_ic"
-) -> str:
+def ensure_experiment(client: MlflowClient, family: str, config: TrackingConfig) -> str:
     """The id of the family's experiment, created with its artifacts under `config.artifact_root`, typed as
-    model training and with a saved view of its runs on `promotion_metric`."""
+    model training."""
     name = experiment_name(family)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         if experiment.lifecycle_stage == "deleted":
             client.restore_experiment(experiment.experiment_id)
         experiment_id = str(experiment.experiment_id)
-        tags = experiment.tags
+        kind = experiment.tags.get(EXPERIMENT_KIND_TAG)
     else:
         location = None
         if config.artifact_root is not None:
@@ -83,51 +76,16 @@ def ensure_experiment(
             folder.mkdir(parents=True, exist_ok=True)
             location = folder.as_uri()
         experiment_id = str(client.create_experiment(name, artifact_location=location))
-        tags = {}
-    if tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
+        kind = None
+    if kind != MODEL_TRAINING_KIND:
         client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
-    view_tag = VIEW_TAG_PREFIX + PROMOTION_VIEW_KEY
-    view = promotion_view(promotion_metric)
-    # The view records when it was saved: one that shows the same is left as it is.
-    if _view_content(tags.get(view_tag)) != _view_content(view):
-        client.set_experiment_tag(experiment_id, view_tag, view)
     return experiment_id
 
 
-def promotion_view(metric: str) -> str:
-    """The saved view of a family's runs: the promotion metric and what to read beside it as columns,
-    best first."""
-    columns = [
-        "attributes.`Models`",
-        f"metrics.`{metric}`",
-        "metrics.`rank_ic_tstat`",
-        "metrics.`long_short_sharpe`",
-        "tags.`evaluation_window`",
-        "tags.`dataset_fingerprint`",
-    ]
-    state = {"selectedColumns": columns, "orderByKey": f"metrics.`{metric}`", "orderByAsc": False}
-    saved_ms = int(time.time() * 1000)
-    return json.dumps(
-        {
-            "name": f"Promotion metric ({metric})",
-            "createdAt": saved_ms,
-            "updatedAt": saved_ms,
-            "state": json.dumps(state),
-        }
-    )
-
-
-def _view_content(view: str | None) -> tuple[object, object] | None:
-    """A saved view's name and state, without when it was saved."""
-    if view is None:
-        return None
-    envelope = json.loads(view)
-    return envelope.get("name"), envelope.get("state")
-
-
-def promotion_view_url(config: TrackingConfig, experiment_id: str) -> str:
-    """The UI's page of an experiment's runs in the promotion view."""
-    return f"{config.ui_url.rstrip('/')}/#/experiments/{experiment_id}?viewStateShareKey={PROMOTION_VIEW_KEY}"
+def runs_url(config: TrackingConfig, experiment_id: str, *, promotion_metric: str) -> str:
+    """The UI's table of an experiment's runs, best first on the promotion metric."""
+    order = f"orderByKey=metrics.%60{promotion_metric}%60&orderByAsc=false"
+    return f"{config.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING_PAGE}&{order}"
 
 
 def run_tags(
@@ -157,7 +115,7 @@ def git_commit() -> str:
 
 
 def run_url(config: TrackingConfig, experiment_id: str, run_id: str) -> str:
-    return f"{config.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    return f"{config.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?{MODEL_TRAINING_PAGE}"
 
 
 def version_with_alias(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:

@@ -157,7 +157,7 @@ def train(
     rule = rule or PromotionRule()
     family = family_of(config)
     client = configure_tracking(tracking)
-    experiment_id = ensure_experiment(client, family, tracking, promotion_metric=rule.metric)
+    experiment_id = ensure_experiment(client, family, tracking)
     model_name = registered_model_name(family)
 
     evaluation = walk_forward(dataset, config, walk_forward_config)

@@ -3,7 +3,6 @@ family's experiment."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -14,12 +13,11 @@ from ml.config import MLSettings, TrackingConfig
 from ml.tracking import (
     EXPERIMENT_KIND_TAG,
     MODEL_TRAINING_KIND,
-    PROMOTION_VIEW_KEY,
-    VIEW_TAG_PREFIX,
     configure_tracking,
     ensure_experiment,
     ensure_tracking_database,
-    promotion_view_url,
+    run_url,
+    runs_url,
     ui_command,
 )
 from stockyard.settings import ServicesSettings
@@ -72,24 +70,16 @@ def test_tracking_database_is_created_when_missing() -> None:
             )
 
 
-def test_experiments_open_on_their_runs_with_a_view_on_the_promotion_metric(tracking: TrackingConfig) -> None:
+def test_experiments_are_typed_as_model_training_and_linked_to_their_runs(tracking: TrackingConfig) -> None:
     client = configure_tracking(tracking)
-    experiment_id = ensure_experiment(client, "ui-check", tracking, promotion_metric="rank_ic")
-    tags = client.get_experiment(experiment_id).tags
-    # MLflow's UI opens an experiment of this kind on its runs table, not on the traces overview.
-    assert tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
-    saved = tags[VIEW_TAG_PREFIX + PROMOTION_VIEW_KEY]
-    view = json.loads(saved)
-    state = json.loads(view["state"])
-    assert "metrics.`rank_ic`" in state["selectedColumns"]
-    assert (state["orderByKey"], state["orderByAsc"]) == ("metrics.`rank_ic`", False)
-    assert isinstance(view["createdAt"], int) and view["name"]
-    # Again: the same view is kept as it was saved; another promotion metric replaces it.
-    assert ensure_experiment(client, "ui-check", tracking, promotion_metric="rank_ic") == experiment_id
-    assert client.get_experiment(experiment_id).tags[VIEW_TAG_PREFIX + PROMOTION_VIEW_KEY] == saved
-    ensure_experiment(client, "ui-check", tracking, promotion_metric="long_short_sharpe")
-    replaced = json.loads(client.get_experiment(experiment_id).tags[VIEW_TAG_PREFIX + PROMOTION_VIEW_KEY])
-    assert json.loads(replaced["state"])["orderByKey"] == "metrics.`long_short_sharpe`"
-    assert promotion_view_url(tracking, experiment_id).endswith(
-        f"/#/experiments/{experiment_id}?viewStateShareKey={PROMOTION_VIEW_KEY}"
+    experiment_id = ensure_experiment(client, "ui-check", tracking)
+    assert client.get_experiment(experiment_id).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
+    assert ensure_experiment(client, "ui-check", tracking) == experiment_id
+    # The UI's pages, on its model-training side, the runs best first on the promotion metric.
+    assert runs_url(tracking, experiment_id, promotion_metric="rank_ic") == (
+        f"{tracking.ui_url}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+        "&orderByKey=metrics.%60rank_ic%60&orderByAsc=false"
+    )
+    assert run_url(tracking, experiment_id, "abc").endswith(
+        f"/#/experiments/{experiment_id}/runs/abc?workflowType=machine_learning"
     )

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
+from ml.tracking import MODEL_TRAINING_PAGE
 from orchestration.definitions import build_definitions
 from orchestration.executors import MULTIPROCESS_EXECUTOR
 from orchestration.ml.assets import (
@@ -98,6 +99,7 @@ def test_each_model_carries_its_run_url_metrics_and_promotion(
         run = client.get_run(str(metadata["run_id"]))
         assert metadata["mlflow_run"] == (
             f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+            f"?{MODEL_TRAINING_PAGE}"
         )
         expected = set(CROSS_SECTIONAL_METRICS) | (set(FORECAST_METRICS) if family == "prophet" else set())
         assert expected <= set(metadata)
