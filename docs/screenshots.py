@@ -49,7 +49,7 @@ def dagster_shots(base: str) -> list[Shot]:
 def mlflow_shots(base: str, promotion_metric: str) -> list[Shot]:
     server = TrackingConfig(tracking_uri=base, artifact_root=None, ui_url=base)
     shots = []
-    for family in ("xgboost", "lstm"):
+    for family in ("xgboost",):
         experiment_id = mlflow_experiment_id(base, experiment_name(family))
         url = runs_url(server, experiment_id, promotion_metric=promotion_metric)
         shots.append(Shot(f"mlflow-{family}-runs", url, width=1800))
