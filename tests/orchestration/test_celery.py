@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import redis
 from dagster._core.execution.api import create_execution_plan
 
 from cli.services import ensure_databases
@@ -42,7 +43,8 @@ def celery_environment(
     empty_database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, str]]:
     """The settings of a stack on the Celery executor, for this process and the workers alike: its own
-    warehouse, state folder and Redis keys, the test Redis as broker."""
+    warehouse, state folder and Redis keys (deleted afterwards), the test Redis as broker."""
+    key_prefix = f"stockyard-test-celery-{uuid.uuid4().hex[:8]}:"
     variables = {
         "STOCKYARD_SERVICES_DATABASE_URL": empty_database_url,
         "STOCKYARD_SERVICES_REDIS_URL": redis_url,
@@ -52,7 +54,7 @@ def celery_environment(
         "STOCKYARD_MARKET_DATA_SAMPLE_SYMBOLS": "12",
         "STOCKYARD_EXECUTOR_KIND": "celery",
         # Apart from any other run of this test on the same Redis.
-        "STOCKYARD_EXECUTOR_CELERY_KEY_PREFIX": f"stockyard-test-{uuid.uuid4().hex[:8]}:",
+        "STOCKYARD_EXECUTOR_CELERY_KEY_PREFIX": key_prefix,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     for name, value in variables.items():
@@ -61,6 +63,9 @@ def celery_environment(
     yield {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     monkeypatch.undo()
     _clear_settings()
+    with redis.Redis.from_url(redis_url) as client:
+        for key in client.scan_iter(match=f"{key_prefix}*"):
+            client.delete(key)
 
 
 @pytest.fixture
