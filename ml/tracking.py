@@ -20,6 +20,13 @@ from stockyard.settings import PROJECT_ROOT
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# An experiment's type, the tag MLflow's UI sets when one picks it: model training, whose page is the runs
+# table (MLflow 3 opens an untyped one on the generative-AI overview of traces, with its assistant panel).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+# MLflow 3.17's UI takes the type from its GenAI / Model training switch, remembered per browser, or from this
+# parameter of a page's URL, rather than from the tag: the project's links to the UI carry it.
+MODEL_TRAINING_PAGE = "workflowType=machine_learning"
 
 
 def experiment_name(family: str) -> str:
@@ -53,19 +60,32 @@ def configure_tracking(config: TrackingConfig) -> MlflowClient:
 
 
 def ensure_experiment(client: MlflowClient, family: str, config: TrackingConfig) -> str:
-    """The id of the family's experiment, created with its artifacts under `config.artifact_root`."""
+    """The id of the family's experiment, created with its artifacts under `config.artifact_root`, typed as
+    model training."""
     name = experiment_name(family)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         if experiment.lifecycle_stage == "deleted":
             client.restore_experiment(experiment.experiment_id)
-        return str(experiment.experiment_id)
-    location = None
-    if config.artifact_root is not None:
-        folder = config.artifact_root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        location = folder.as_uri()
-    return str(client.create_experiment(name, artifact_location=location))
+        experiment_id = str(experiment.experiment_id)
+        kind = experiment.tags.get(EXPERIMENT_KIND_TAG)
+    else:
+        location = None
+        if config.artifact_root is not None:
+            folder = config.artifact_root / name
+            folder.mkdir(parents=True, exist_ok=True)
+            location = folder.as_uri()
+        experiment_id = str(client.create_experiment(name, artifact_location=location))
+        kind = None
+    if kind != MODEL_TRAINING_KIND:
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
+    return experiment_id
+
+
+def runs_url(config: TrackingConfig, experiment_id: str, *, promotion_metric: str) -> str:
+    """The UI's table of an experiment's runs, best first on the promotion metric."""
+    order = f"orderByKey=metrics.%60{promotion_metric}%60&orderByAsc=false"
+    return f"{config.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING_PAGE}&{order}"
 
 
 def run_tags(
@@ -95,7 +115,7 @@ def git_commit() -> str:
 
 
 def run_url(config: TrackingConfig, experiment_id: str, run_id: str) -> str:
-    return f"{config.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    return f"{config.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?{MODEL_TRAINING_PAGE}"
 
 
 def version_with_alias(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:

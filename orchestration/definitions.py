@@ -8,8 +8,9 @@ import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
 from ml.config import MLSettings, get_ml_settings
+from orchestration.executors import build_executor
 from orchestration.ingestion.assets import build_price_assets, stock_universe
-from orchestration.ml.assets import TRAINING_TAG, build_ml_assets
+from orchestration.ml.assets import build_ml_assets
 from orchestration.partitions import trading_day_partitions
 from orchestration.products.assets import RECOMMENDATIONS, build_product_assets
 from orchestration.quality.checks import build_quality_checks, build_recommendation_check
@@ -19,15 +20,6 @@ from stockyard.endpoints import resolve_endpoints
 from stockyard.marketdata.settings import get_market_data_settings
 from stockyard.product_settings import get_product_settings
 from stockyard.settings import get_services_settings
-
-EXECUTOR = dg.multiprocess_executor.configured(
-    {
-        "tag_concurrency_limits": [{"key": TRAINING_TAG, "limit": 1}],
-        # Steps fork from a server that has the definitions imported already, instead of each spawning a
-        # fresh interpreter that imports them again (seconds per step).
-        "start_method": {"forkserver": {}},
-    }
-)
 
 
 def build_definitions(ml: MLSettings | None = None) -> dg.Definitions:
@@ -72,7 +64,7 @@ def build_definitions(ml: MLSettings | None = None) -> dg.Definitions:
             # beside the embedded services' data, so each state folder has its own.
             "io_manager": dg.FilesystemIOManager(base_dir=str(services.state_dir / "dagster-storage")),
         },
-        executor=EXECUTOR,
+        executor=build_executor(),
     )
 
 

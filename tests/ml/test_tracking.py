@@ -1,4 +1,5 @@
-"""MLflow wiring that needs no training: where the store is, and the UI command line."""
+"""MLflow wiring that needs no training: where the store is, the UI command line, and how the UI shows a
+family's experiment."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import psycopg
 import pytest
 
 from ml.config import MLSettings, TrackingConfig
-from ml.tracking import ensure_tracking_database, ui_command
+from ml.tracking import (
+    EXPERIMENT_KIND_TAG,
+    MODEL_TRAINING_KIND,
+    configure_tracking,
+    ensure_experiment,
+    ensure_tracking_database,
+    run_url,
+    runs_url,
+    ui_command,
+)
 from stockyard.settings import ServicesSettings
 from tests.support import throwaway_database
 
@@ -58,3 +68,18 @@ def test_tracking_database_is_created_when_missing() -> None:
             assert conn.execute("select current_database()").fetchone() == (
                 url.rsplit("/", 1)[1] + "_mlflow",
             )
+
+
+def test_experiments_are_typed_as_model_training_and_linked_to_their_runs(tracking: TrackingConfig) -> None:
+    client = configure_tracking(tracking)
+    experiment_id = ensure_experiment(client, "ui-check", tracking)
+    assert client.get_experiment(experiment_id).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
+    assert ensure_experiment(client, "ui-check", tracking) == experiment_id
+    # The UI's pages, on its model-training side, the runs best first on the promotion metric.
+    assert runs_url(tracking, experiment_id, promotion_metric="rank_ic") == (
+        f"{tracking.ui_url}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+        "&orderByKey=metrics.%60rank_ic%60&orderByAsc=false"
+    )
+    assert run_url(tracking, experiment_id, "abc").endswith(
+        f"/#/experiments/{experiment_id}/runs/abc?workflowType=machine_learning"
+    )

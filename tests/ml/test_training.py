@@ -24,6 +24,7 @@ from ml.models.lstm_model import LSTMModel
 from ml.models.prophet_model import ProphetModel
 from ml.models.xgboost_model import XGBoostModel
 from ml.promotion import PromotionRule
+from ml.tracking import MODEL_TRAINING_PAGE
 from ml.training import TrainingResult, train_lstm, train_prophet, train_xgboost, walk_forward
 from stockyard.calendar import trading_days
 from tests.ml.support import WALK_FORWARD, read_dataset
@@ -189,7 +190,9 @@ def test_run_is_tracked_in_its_own_postgres_database(
     with psycopg.connect(tracking.tracking_uri) as conn:
         tables = {row[0] for row in conn.execute("select table_name from information_schema.tables")}
     assert {"experiments", "runs", "metrics", "registered_models", "model_versions"} <= tables
-    assert result.run_url.endswith(f"/#/experiments/{run.info.experiment_id}/runs/{result.run_id}")
+    assert result.run_url.endswith(
+        f"/#/experiments/{run.info.experiment_id}/runs/{result.run_id}?{MODEL_TRAINING_PAGE}"
+    )
 
 
 def test_first_version_is_champion_and_loads_by_alias(

@@ -9,7 +9,9 @@ import psycopg
 import pytest
 
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
-from orchestration.definitions import EXECUTOR, build_definitions
+from ml.tracking import MODEL_TRAINING_PAGE
+from orchestration.definitions import build_definitions
+from orchestration.executors import MULTIPROCESS_EXECUTOR
 from orchestration.ml.assets import (
     MODEL_EVALUATION,
     MODEL_PROMOTION,
@@ -52,7 +54,7 @@ def test_definitions_put_the_ml_assets_behind_the_marts() -> None:
         promotion_check_name(family): False for family in FAMILIES
     }
     # Training steps are tagged so the executor runs them one at a time, each on every core.
-    assert defs.executor is EXECUTOR
+    assert defs.executor is MULTIPROCESS_EXECUTOR
     assert {defs.get_assets_def(key_of(family=f)).op.tags[TRAINING_TAG] for f in FAMILIES} == set(FAMILIES)
     dg.Definitions.validate_loadable(defs)
 
@@ -97,6 +99,7 @@ def test_each_model_carries_its_run_url_metrics_and_promotion(
         run = client.get_run(str(metadata["run_id"]))
         assert metadata["mlflow_run"] == (
             f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+            f"?{MODEL_TRAINING_PAGE}"
         )
         expected = set(CROSS_SECTIONAL_METRICS) | (set(FORECAST_METRICS) if family == "prophet" else set())
         assert expected <= set(metadata)

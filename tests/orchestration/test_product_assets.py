@@ -14,7 +14,7 @@ import pytest
 import redis
 from scipy import stats
 
-from ml.tracking import CHAMPION, version_with_alias
+from ml.tracking import CHAMPION, MODEL_TRAINING_PAGE, version_with_alias
 from orchestration.definitions import build_definitions
 from orchestration.ml.assets import MODEL_EVALUATION, MODEL_PROMOTION, promotion_check_name
 from orchestration.partitions import trading_day_partitions
@@ -193,7 +193,7 @@ def test_recommendations_are_complete_and_consistent(
 
     metadata = metadata_of(built, RECOMMENDATIONS)
     assert metadata["dagster/row_count"] == len(recs) and metadata["dates"] == len(listed)
-    assert str(metadata["mlflow_run"]).endswith(f"/runs/{run_id}")
+    assert str(metadata["mlflow_run"]).endswith(f"/runs/{run_id}?{MODEL_TRAINING_PAGE}")
     assert metadata["model"] == f"stockyard-xgboost v{version}" and metadata["data_source"] == "synthetic"
     (check,) = built.get_asset_check_evaluations()
     assert check.check_name == "recommendation_rules" and check.passed

@@ -3,7 +3,6 @@ with a warning naming the new one, and `.env` read from the project root whereve
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 
@@ -12,27 +11,7 @@ import pytest
 from stockyard.marketdata.settings import MarketDataSettings
 from stockyard.quality.settings import QualitySettings
 from stockyard.settings import PROJECT_ROOT, ServicesSettings, StockyardSettings
-
-SECTION_MODULES = (
-    "stockyard.settings",
-    "stockyard.marketdata.settings",
-    "stockyard.quality.settings",
-    "stockyard.product_settings",
-    "ml.config",
-    "serving.settings",
-)
-PACKAGES = ("stockyard", "ml", "serving", "orchestration")
-
-
-def sections() -> list[type[StockyardSettings]]:
-    for module in SECTION_MODULES:
-        importlib.import_module(module)
-    return StockyardSettings.__subclasses__()
-
-
-def example_variables() -> set[str]:
-    text = (PROJECT_ROOT / ".env.example").read_text()
-    return set(re.findall(r"^# ([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE))
+from tests.stockyard.support import PACKAGES, example_variables, sections
 
 
 def test_every_section_is_a_subclass_of_the_base_found_here() -> None:
@@ -49,10 +28,12 @@ def test_env_example_lists_every_variable_of_every_section_and_no_other_setting(
     fields = {section.variable(field) for section in sections() for field in section.model_fields}
     listed = example_variables()
     assert fields - listed == set(), "settings missing from .env.example"
-    # Besides the settings: the test harness's servers, dbt's profile and MLflow's own switches.
+    # Besides the settings: the test harness's servers, the compose file's, dbt's profile and MLflow's own
+    # switches.
     profile = (PROJECT_ROOT / "dbt_project" / "profiles.yml").read_text()
     dbt = set(re.findall(r"env_var\('(STOCKYARD_PG_\w+)'", profile))
-    others = {name for name in listed - fields if name.startswith(("STOCKYARD_TEST_", "MLFLOW_"))}
+    not_settings = ("STOCKYARD_TEST_", "STOCKYARD_COMPOSE_", "MLFLOW_")
+    others = {name for name in listed - fields if name.startswith(not_settings)}
     assert listed - fields - others == dbt
 
 

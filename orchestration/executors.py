@@ -1,0 +1,95 @@
+"""Where the steps of the project's runs execute: the multiprocess executor on one machine, or Dagster's
+Celery executor, which hands each step to Celery workers on as many machines as there are, with the shared
+Redis as broker (STOCKYARD_EXECUTOR_KIND=celery). The workers run the Celery app of
+orchestration.celery_worker, built from the same settings as the executor, so both sides name one broker.
+
+With Celery, as many steps run at once as there are workers: the three model families train side by side,
+each on a worker of its own (the one-at-a-time limit on training is the multiprocess executor's, for one
+machine).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Literal
+
+import dagster as dg
+from dagster_celery import celery_executor
+from dagster_celery.defaults import broker_transport_options
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from orchestration.ml.assets import TRAINING_TAG
+from stockyard.endpoints import resolve_endpoints
+from stockyard.settings import StockyardSettings, get_services_settings
+
+MULTIPROCESS_EXECUTOR = dg.multiprocess_executor.configured(
+    {
+        # One machine: each training uses every core, and memory holds one training's data.
+        "tag_concurrency_limits": [{"key": TRAINING_TAG, "limit": 1}],
+        # Steps fork from a server that has the definitions imported already, instead of each spawning a
+        # fresh interpreter that imports them again (seconds per step).
+        "start_method": {"forkserver": {}},
+    }
+)
+# The queue dagster-celery routes steps to and its workers listen on.
+CELERY_QUEUE = "dagster"
+
+
+class ExecutorSettings(StockyardSettings):
+    """Which executor runs the steps, and the Celery broker when it is Celery's."""
+
+    model_config = SettingsConfigDict(env_prefix="STOCKYARD_EXECUTOR_")
+
+    kind: Literal["multiprocess", "celery"] = Field(
+        default="multiprocess",
+        description="multiprocess: the steps run as processes of the run, training one at a time. "
+        "celery: each step is a task for the Celery workers (`celery -A orchestration.celery_worker "
+        "worker`), as many steps at once as there are workers.",
+    )
+    celery_broker_url: str | None = Field(
+        default=None, description="Broker of the Celery tasks; unset: the services' Redis."
+    )
+    celery_backend_url: str | None = Field(
+        default=None, description="Where the workers put the steps' results; unset: the broker."
+    )
+    celery_key_prefix: str = Field(
+        default="stockyard:celery:",
+        description="Prefix of the queue's and the results' Redis keys: apart from the API's cache, and from "
+        "another stack's queue on the same Redis.",
+    )
+
+    @field_validator("celery_broker_url", "celery_backend_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+
+@lru_cache
+def get_executor_settings() -> ExecutorSettings:
+    return ExecutorSettings()
+
+
+def celery_app_arguments(settings: ExecutorSettings) -> dict[str, Any]:
+    """The Celery executor's configuration: broker and result backend (the services' Redis unless set)."""
+    broker = settings.celery_broker_url or resolve_endpoints(get_services_settings()).redis_url
+    prefix = {"global_keyprefix": settings.celery_key_prefix}
+    return {
+        "broker": broker,
+        "backend": settings.celery_backend_url or broker,
+        "config_source": {
+            "broker_transport_options": {**broker_transport_options, **prefix},
+            "result_backend_transport_options": prefix,
+            # A worker takes the next step only when it has finished one: steps are long and uneven.
+            "worker_prefetch_multiplier": 1,
+            "broker_connection_retry_on_startup": True,
+        },
+    }
+
+
+def build_executor(settings: ExecutorSettings | None = None) -> dg.ExecutorDefinition:
+    """The executor the settings choose, for Definitions(executor=...)."""
+    settings = settings or get_executor_settings()
+    if settings.kind == "multiprocess":
+        return MULTIPROCESS_EXECUTOR
+    return celery_executor.configured(celery_app_arguments(settings))
