@@ -24,6 +24,8 @@ from pydantic import (
     TypeAdapter,
 )
 
+from stockyard.api_cache import CacheNamespace
+
 Password = Annotated[str, Field(min_length=12, max_length=256, description="12 to 256 characters.")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Symbol = Annotated[
@@ -285,6 +287,7 @@ class CacheStatistics(BaseModel):
 
 
 class CachePurge(BaseModel):
+    namespace: CacheNamespace | None = Field(description="The route family cleared; null: the whole cache.")
     deleted_keys: int
 
 

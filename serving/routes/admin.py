@@ -33,7 +33,7 @@ from serving.ratelimit import limit_by_ip
 from serving.repositories import accounts, symbol_overrides
 from serving.routes.me import public
 from serving.schemas import ErrorDetail
-from stockyard.api_cache import purge_api_cache
+from stockyard.api_cache import CacheNamespace, purge_api_cache
 from stockyard.db.catalogue import audit_log
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(limit_by_ip)])
@@ -201,20 +201,32 @@ async def cache_statistics(admin: AdminUser, services: ServicesDep) -> CacheStat
     "/cache/purge",
     response_model=CachePurge,
     responses={**ADMIN_ONLY, 503: {"model": ErrorDetail, "description": "Redis does not answer."}},
-    summary="Clear the API's response cache",
+    summary="Clear the API's response cache, or one namespace of it",
 )
-async def purge_cache(admin: AdminUser, services: ServicesDep, audit: AuditDep) -> CachePurge:
-    """Every worker stops serving the old answers within its state refresh (the purge generation changes)."""
+async def purge_cache(
+    admin: AdminUser,
+    services: ServicesDep,
+    audit: AuditDep,
+    namespace: Annotated[
+        CacheNamespace | None, Query(description="Only the answers of this route family; all when absent.")
+    ] = None,
+) -> CachePurge:
+    """Every worker stops serving the old answers within its state refresh (the purge generation, the whole
+    cache's or the namespace's, changes)."""
     settings = services.settings
+    detail: dict[str, object] = {"namespace": namespace.value if namespace else None}
     try:
-        deleted = await asyncio.to_thread(purge_api_cache, settings.redis_url, prefix=settings.cache_prefix)
+        deleted = await asyncio.to_thread(
+            purge_api_cache, settings.redis_url, prefix=settings.cache_prefix, namespace=namespace
+        )
     except RedisError as error:
-        await audit.record("admin.cache_purge", result="failed", detail={"reason": str(error)})
+        await audit.record("admin.cache_purge", result="failed", detail={**detail, "reason": str(error)})
         raise HTTPException(503, f"Redis does not answer: {error}") from None
-    services.cache.memory.clear()
+    if namespace is None:
+        services.cache.memory.clear()
     await services.state.refresh()
-    await audit.record("admin.cache_purge", result="success", detail={"deleted_keys": deleted})
-    return CachePurge(deleted_keys=deleted)
+    await audit.record("admin.cache_purge", result="success", detail={**detail, "deleted_keys": deleted})
+    return CachePurge(namespace=namespace, deleted_keys=deleted)
 
 
 @router.post(

@@ -38,6 +38,7 @@ from serving.repositories import portfolios as repository
 from serving.schemas import ErrorDetail
 from serving.state import DataState
 from stockyard.analytics.ledger import LedgerConflict, LedgerError, check_ledger
+from stockyard.api_cache import CacheNamespace
 
 router = APIRouter(prefix="/portfolios", tags=["portfolios"], dependencies=[Depends(limit_by_ip)])
 
@@ -364,7 +365,7 @@ async def analytics(
         return model.model_dump_json().encode()
 
     key = services.cache.key(
-        state.cache_namespace, "portfolio-analytics", f"{portfolio_id}|{portfolio['version']}"
+        state, CacheNamespace.portfolio_analytics, f"{portfolio_id}|{portfolio['version']}"
     )
     answer = await services.cache.fetch(key, load)
     # Private: never kept by a shared cache, nor by the memory tier's URL aliases (which skip routing).
