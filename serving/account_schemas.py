@@ -2,23 +2,37 @@
 analytics, the GDPR export, the audit log and the admin's answers.
 
 Request models list the fields a client may set and nothing else: anything more in a body (`role`, a
-`user_id`, `created_at`) is ignored, never stored.
+`user_id`, `created_at`) is ignored, never stored; a transaction's body, whose fields follow its kind, refuses
+them instead.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictBool,
+    StringConstraints,
+    TypeAdapter,
+)
+
+from stockyard.api_cache import CacheNamespace
 
 Password = Annotated[str, Field(min_length=12, max_length=256, description="12 to 256 characters.")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Symbol = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,14}$")
 ]
-Money = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False)]
+# Strict: `true` or "12" is not an amount (an integer is).
+Money = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False, strict=True)]
 
 
 class Role(StrEnum):
@@ -91,32 +105,52 @@ class PortfolioPublic(BaseModel):
     updated_at: dt.datetime
 
 
-class TransactionCreate(BaseModel):
-    kind: TransactionKind
-    trade_date: dt.date = Field(description="Not after today.")
-    symbol: Symbol | None = Field(default=None, description="For buy, sell and dividend; none for cash.")
-    quantity: Money | None = Field(default=None, description="Shares, as traded: for buy and sell.")
-    price: Money | None = Field(default=None, description="Per share, as traded: for buy and sell.")
-    amount: Money | None = Field(default=None, description="Cash: for dividend, cash_in and cash_out.")
-    fees: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] = 0.0
+def _written_as_a_date(value: object) -> object:
+    # What the schema says (a YYYY-MM-DD string); pydantic alone would also read 0 as 1970-01-01.
+    written = isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) is not None
+    if not written and not isinstance(value, dt.date):
+        raise ValueError("a date is written YYYY-MM-DD")
+    return value
+
+
+TradeDate = Annotated[dt.date, BeforeValidator(_written_as_a_date), Field(description="Not after today.")]
+
+
+class _TransactionFields(BaseModel):
+    # A field of another kind (an amount on a buy, a symbol on a deposit) is refused, not dropped: the client
+    # meant something this kind cannot record.
+    model_config = ConfigDict(extra="forbid")
+
+    trade_date: TradeDate
+    fees: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False, strict=True)] = 0.0
     note: Annotated[str, Field(max_length=500)] | None = None
 
-    @model_validator(mode="after")
-    def _fields_of_its_kind(self) -> TransactionCreate:
-        trade = self.kind in (TransactionKind.buy, TransactionKind.sell)
-        needed = ("quantity", "price") if trade else ("amount",)
-        missing = [name for name in needed if getattr(self, name) is None]
-        extra = [
-            name for name in ("quantity", "price", "amount") if name not in needed and getattr(self, name)
-        ]
-        if missing or extra:
-            raise ValueError(f"a {self.kind} takes {' and '.join(needed)} (no {', '.join(extra) or 'other'})")
-        cash = self.kind in (TransactionKind.cash_in, TransactionKind.cash_out)
-        if cash and self.symbol is not None:
-            raise ValueError(f"a {self.kind} has no symbol")
-        if not cash and self.symbol is None:
-            raise ValueError(f"a {self.kind} needs a symbol")
-        return self
+    def row(self) -> dict[str, Any]:
+        """The transaction's columns, those of other kinds empty."""
+        return {"symbol": None, "quantity": None, "price": None, "amount": None, **self.model_dump()}
+
+
+class TradeCreate(_TransactionFields):
+    kind: Literal["buy", "sell"]
+    symbol: Symbol = Field(description="A symbol the warehouse knows.")
+    quantity: Money = Field(description="Shares, as traded.")
+    price: Money = Field(description="Per share, as traded.")
+
+
+class DividendCreate(_TransactionFields):
+    kind: Literal["dividend"]
+    symbol: Symbol = Field(description="A symbol the warehouse knows.")
+    amount: Money = Field(description="Cash received.")
+
+
+class CashCreate(_TransactionFields):
+    kind: Literal["cash_in", "cash_out"]
+    amount: Money
+
+
+# The fields a transaction takes follow its kind, in the schema too.
+TransactionCreate = Annotated[TradeCreate | DividendCreate | CashCreate, Field(discriminator="kind")]
+TRANSACTION_CREATE: TypeAdapter[TradeCreate | DividendCreate | CashCreate] = TypeAdapter(TransactionCreate)
 
 
 class TransactionPublic(BaseModel):
@@ -240,7 +274,7 @@ class AuditPage(BaseModel):
 
 
 class UserAdminUpdate(BaseModel):
-    is_active: bool | None = None
+    is_active: StrictBool | None = None  # `0` is not `false`
     role: Role | None = None
 
 
@@ -253,6 +287,7 @@ class CacheStatistics(BaseModel):
 
 
 class CachePurge(BaseModel):
+    namespace: CacheNamespace | None = Field(description="The route family cleared; null: the whole cache.")
     deleted_keys: int
 
 

@@ -101,7 +101,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
 
     async def current_state() -> DataState:
-        return await load_state(engine, generation=await cache.generation())
+        generation, namespace_generations = await cache.generations()
+        return await load_state(engine, generation=generation, namespace_generations=namespace_generations)
 
     state = StateHolder(
         current_state, interval=settings.state_refresh_seconds, deadline=settings.request_deadline_seconds

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from serving.account_schemas import TransactionCreate
+from serving.account_schemas import TRANSACTION_CREATE, TransactionCreate
 
 MAX_LINES = 10_000
 _COLUMNS = {
@@ -96,8 +96,8 @@ def _transaction(cells: list[str], where: dict[str, int | None]) -> TransactionC
     if kind is None:
         raise ValueError(f"unknown action {action!r} (one of {', '.join(sorted(set(_KINDS)))})")
     values: dict[str, Any] = {"kind": kind, "trade_date": _date(cell("date"))}
-    if kind in ("buy", "sell", "dividend"):
-        values["symbol"] = cell("symbol") or None
+    if kind in ("buy", "sell", "dividend") and cell("symbol"):
+        values["symbol"] = cell("symbol")
     if kind in ("buy", "sell"):
         values["quantity"], values["price"] = (
             _number(cell("quantity"), "quantity"),
@@ -107,7 +107,7 @@ def _transaction(cells: list[str], where: dict[str, int | None]) -> TransactionC
         values["amount"] = _number(cell("amount"), "amount")
     if cell("fees"):
         values["fees"] = _number(cell("fees"), "fees")
-    return TransactionCreate(**values)
+    return TRANSACTION_CREATE.validate_python(values)
 
 
 def _date(value: str) -> date:

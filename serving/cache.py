@@ -3,9 +3,10 @@
 Both tiers hold answers under one key built from the route's validated parameters (never the raw URL, so
 parameters a route does not read cannot make new entries) and the data state's namespace (the data date, the
 model versions and the purge generation, serving.state.DataState.cache_namespace), so nothing needs deleting
-when the data changes. Each answer is kept gzip-compressed beside its plain JSON, compressed once when it is
-computed: a hit never compresses again. Redis holds the compressed bytes; the memory tier holds both, capped
-in bytes.
+when the data changes. Each route family's answers are in a CacheNamespace with a purge generation of its
+own (stockyard.api_cache), for an admin to clear one alone. Each answer is kept gzip-compressed beside its
+plain JSON, compressed once when it is computed: a hit never compresses again. Redis holds the compressed
+bytes; the memory tier holds both, capped in bytes.
 
 Stampedes are held off twice: within a worker, concurrent requests for a key share one computation (counted
 once, as a miss; the requests that waited on it are `coalesced`); across workers a Redis lock lets one compute
@@ -25,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.lock import Lock
@@ -38,7 +39,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.compression import GZIP_MINIMUM_BYTES, accepts_gzip, compress
 from serving.metrics import CACHE_LOOKUPS
-from stockyard.api_cache import generation_key
+from stockyard.api_cache import CacheNamespace, generation_key, namespace_generations_key, response_key
+
+if TYPE_CHECKING:
+    from serving.state import DataState
 
 logger = logging.getLogger("serving.cache")
 
@@ -214,10 +218,12 @@ class ResponseCache:
         )
         self.redis = Redis.from_pool(pool)
 
-    def key(self, namespace: str, route: str, params: str) -> str:
-        """The key of a route's answer: `params` must be made of the validated parameters only."""
+    def key(self, state: DataState, namespace: CacheNamespace, params: str) -> str:
+        """The key of an answer of the namespace's routes: `params` must be made of the validated parameters
+        only."""
         digest = hashlib.blake2b(params.encode(), digest_size=12).hexdigest()
-        return f"{self.prefix}:r:{_VALUE_FORMAT}:{namespace}:{route}:{digest}"
+        generation = state.namespace_generations.get(namespace.value, 0)
+        return response_key(self.prefix, _VALUE_FORMAT, state.cache_namespace, namespace, generation, digest)
 
     async def fetch(self, key: str, load: Callable[[], Awaitable[bytes]]) -> Answer:
         """The answer under `key` from memory, from Redis, or made by `load` (then cached), and where it came
@@ -318,16 +324,20 @@ class ResponseCache:
         self._redis_down_until = 0.0
         return True
 
-    async def generation(self) -> int:
-        """The purge generation (stockyard.api_cache.purge_api_cache bumps it); 0 while Redis is down."""
+    async def generations(self) -> tuple[int, dict[str, int]]:
+        """The purge generation and each purged namespace's (stockyard.api_cache.purge_api_cache bumps them);
+        0 and none while Redis is down."""
         if not self.redis_available:
-            return 0
+            return 0, {}
         try:
-            value = await self.redis.get(generation_key(self.prefix))
+            async with self.redis.pipeline(transaction=False) as pipeline:
+                pipeline.get(generation_key(self.prefix))
+                pipeline.hgetall(namespace_generations_key(self.prefix))
+                value, namespaces = await pipeline.execute()
         except RedisError as error:
             self._mark_redis_down(error)
-            return 0
-        return int(value or 0)
+            return 0, {}
+        return int(value or 0), {name.decode(): int(count) for name, count in namespaces.items()}
 
     async def close(self) -> None:
         self.memory.clear()
@@ -353,7 +363,7 @@ class MemoryTierMiddleware:
             await self.app(scope, receive, send)
             return
         memory: MemoryTier = services.cache.memory
-        url = f"{state.cache_namespace} {scope['path']}?{scope['query_string'].decode('latin-1')}"
+        url = f"{state.alias_namespace} {scope['path']}?{scope['query_string'].decode('latin-1')}"
         alias = memory.alias(url)
         body = memory.get(alias.key) if alias is not None else None
         if alias is not None and body is not None:

@@ -23,6 +23,7 @@ from serving.ratelimit import RateLimiter
 from serving.schemas import ErrorDetail
 from serving.settings import ApiSettings
 from serving.state import DataState, StateHolder
+from stockyard.api_cache import CacheNamespace
 
 API_PREFIX = "/api/v1"
 
@@ -93,7 +94,7 @@ class Api:
 
     async def respond(
         self,
-        route: str,
+        route: CacheNamespace,
         params: str,
         load: Callable[[], Awaitable[ModelT]],
         *,
@@ -117,7 +118,7 @@ class Api:
             return content
 
         cache: ResponseCache = self.services.cache
-        key = cache.key(self.state.cache_namespace, route, params)
+        key = cache.key(self.state, route, params)
         answer = await cache.fetch(key, load_bytes)
         headers = [*self._response.raw_headers, (b"x-cache", answer.outcome.encode())]
         if answer.cacheable:

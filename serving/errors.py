@@ -56,12 +56,18 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def _documented_methods(request: Request) -> list[str]:
-    """The methods the OpenAPI document lists for the request's path."""
+    """The methods the OpenAPI document lists for the request's path: of the most literal template matching
+    it, as routing prefers `.../transactions/import` to `.../transactions/{transaction_id:int}`."""
     path = request.url.path
-    for template, operations in request.app.openapi()["paths"].items():
-        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
-            return sorted(method.upper() for method in operations)
-    return []
+    matching = [
+        (template.count("{"), operations)
+        for template, operations in request.app.openapi()["paths"].items()
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path)
+    ]
+    if not matching:
+        return []
+    _, operations = min(matching, key=lambda found: found[0])
+    return sorted(method.upper() for method in operations)
 
 
 async def _database_error(request: Request, error: Exception) -> JSONResponse:

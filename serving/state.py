@@ -73,6 +73,8 @@ class DataState:
     champions: dict[str, str] = field(default_factory=dict)
     models_registered_at: datetime | None = None
     generation: int = 0
+    # namespace -> its purge generation, for those purged alone (stockyard.api_cache.CacheNamespace)
+    namespace_generations: dict[str, int] = field(default_factory=dict)
 
     @cached_property
     def data_source(self) -> str:
@@ -87,11 +89,20 @@ class DataState:
         ).hexdigest()
         return f"g{self.generation}:{self.as_of}:{self.recommendations_date}:{fingerprint}"
 
+    @cached_property
+    def alias_namespace(self) -> str:
+        """Of the memory tier's URL aliases, which skip routing and so cannot tell which namespace their
+        answer is in: it changes with cache_namespace and with the purge of any namespace."""
+        purged = ",".join(f"{name}={count}" for name, count in sorted(self.namespace_generations.items()))
+        return f"{self.cache_namespace}|{purged}"
+
     def source_of(self, symbol: str) -> str:
         return self.symbol_sources.get(symbol, "unknown")
 
 
-async def load_state(engine: AsyncEngine, *, generation: int) -> DataState:
+async def load_state(
+    engine: AsyncEngine, *, generation: int, namespace_generations: dict[str, int]
+) -> DataState:
     async with engine.connect() as conn:
         marts = (await conn.execute(_MARTS_STATE, {"synthetic": SYNTHETIC})).mappings().one()
         products: Mapping[str, Any] = {}
@@ -111,6 +122,7 @@ async def load_state(engine: AsyncEngine, *, generation: int) -> DataState:
         champions=dict(products.get("champions") or {}),
         models_registered_at=products.get("models_registered_at"),
         generation=generation,
+        namespace_generations=namespace_generations,
     )
 
 

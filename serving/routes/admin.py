@@ -33,7 +33,7 @@ from serving.ratelimit import limit_by_ip
 from serving.repositories import accounts, symbol_overrides
 from serving.routes.me import public
 from serving.schemas import ErrorDetail
-from stockyard.api_cache import purge_api_cache
+from stockyard.api_cache import CacheNamespace, purge_api_cache
 from stockyard.db.catalogue import audit_log
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(limit_by_ip)])
@@ -42,6 +42,9 @@ ADMIN_ONLY: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorDetail, "description": "Not an admin."},
 }
 UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# What a 503 for an orchestrator that does not answer tells the admin to wait (Retry-After): a webserver
+# restart's worth.
+ORCHESTRATOR_RETRY_AFTER_SECONDS = 30
 
 # Launches a job of the code location's only repository; the answer's __typename says how it went.
 LAUNCH_RUN = """
@@ -72,7 +75,11 @@ async def list_users(
 @router.patch(
     "/users/{user_id}",
     response_model=UserPublic,
-    responses={**ADMIN_ONLY, 404: {"model": ErrorDetail, "description": "No such user."}},
+    responses={
+        **ADMIN_ONLY,
+        404: {"model": ErrorDetail, "description": "No such user."},
+        409: {"model": ErrorDetail, "description": "An admin cannot disable or demote itself."},
+    },
     summary="Disable or enable a user, or change its role",
 )
 async def update_user(
@@ -81,7 +88,8 @@ async def update_user(
     """A disabled user's tokens stop working at once, and its refresh tokens are revoked."""
     changes = body.model_dump(exclude_none=True)
     if user_id == admin.user_id and (changes.get("is_active") is False or changes.get("role") == "user"):
-        raise HTTPException(422, "an admin cannot disable or demote itself")
+        # Refused so that an admin always remains to undo it.
+        raise HTTPException(409, "an admin cannot disable or demote itself")
     async with audit.write("admin.user_update", target=f"user:{user_id}") as write:
         write.detail = dict(changes)
         updated = (
@@ -193,20 +201,32 @@ async def cache_statistics(admin: AdminUser, services: ServicesDep) -> CacheStat
     "/cache/purge",
     response_model=CachePurge,
     responses={**ADMIN_ONLY, 503: {"model": ErrorDetail, "description": "Redis does not answer."}},
-    summary="Clear the API's response cache",
+    summary="Clear the API's response cache, or one namespace of it",
 )
-async def purge_cache(admin: AdminUser, services: ServicesDep, audit: AuditDep) -> CachePurge:
-    """Every worker stops serving the old answers within its state refresh (the purge generation changes)."""
+async def purge_cache(
+    admin: AdminUser,
+    services: ServicesDep,
+    audit: AuditDep,
+    namespace: Annotated[
+        CacheNamespace | None, Query(description="Only the answers of this route family; all when absent.")
+    ] = None,
+) -> CachePurge:
+    """Every worker stops serving the old answers within its state refresh (the purge generation, the whole
+    cache's or the namespace's, changes)."""
     settings = services.settings
+    detail: dict[str, object] = {"namespace": namespace.value if namespace else None}
     try:
-        deleted = await asyncio.to_thread(purge_api_cache, settings.redis_url, prefix=settings.cache_prefix)
+        deleted = await asyncio.to_thread(
+            purge_api_cache, settings.redis_url, prefix=settings.cache_prefix, namespace=namespace
+        )
     except RedisError as error:
-        await audit.record("admin.cache_purge", result="failed", detail={"reason": str(error)})
+        await audit.record("admin.cache_purge", result="failed", detail={**detail, "reason": str(error)})
         raise HTTPException(503, f"Redis does not answer: {error}") from None
-    services.cache.memory.clear()
+    if namespace is None:
+        services.cache.memory.clear()
     await services.state.refresh()
-    await audit.record("admin.cache_purge", result="success", detail={"deleted_keys": deleted})
-    return CachePurge(deleted_keys=deleted)
+    await audit.record("admin.cache_purge", result="success", detail={**detail, "deleted_keys": deleted})
+    return CachePurge(namespace=namespace, deleted_keys=deleted)
 
 
 @router.post(
@@ -215,7 +235,12 @@ async def purge_cache(admin: AdminUser, services: ServicesDep, audit: AuditDep) 
     status_code=202,
     responses={
         **ADMIN_ONLY,
-        502: {"model": ErrorDetail, "description": "Dagster refused or did not answer."},
+        502: {"model": ErrorDetail, "description": "Dagster answered, but not with a launched run."},
+        503: {
+            "model": ErrorDetail,
+            "description": "The orchestrator is unavailable (its webserver does not answer); `Retry-After` "
+            "says when to try again.",
+        },
     },
     summary="Launch the data refresh (the Dagster job)",
 )
@@ -225,6 +250,16 @@ async def launch_refresh(admin: AdminUser, services: ServicesDep, audit: AuditDe
     try:
         async with httpx.AsyncClient(base_url=settings.dagster_webserver_url, timeout=10) as client:
             answer = await client.post("/graphql", json={"query": LAUNCH_RUN, "variables": {"job": job}})
+    except httpx.TransportError as error:
+        # Not running, restarting or hung: a dependency down, not a fault of this request or of the API.
+        await audit.record("admin.refresh", result="failed", detail={"job": job, "reason": str(error)})
+        raise HTTPException(
+            503,
+            f"the orchestrator is unavailable: the Dagster webserver at {settings.dagster_webserver_url} "
+            f"does not answer ({error or type(error).__name__})",
+            headers={"Retry-After": str(ORCHESTRATOR_RETRY_AFTER_SECONDS)},
+        ) from None
+    try:
         answer.raise_for_status()
         launched = answer.json()["data"]["launchPipelineExecution"]
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:

@@ -19,6 +19,7 @@ from serving.database import WarehouseTimeout, within
 from serving.deps import ApiDep, SymbolPath
 from serving.repositories import analysis as repository
 from serving.schemas import Analysis, ErrorDetail, MissingPart
+from stockyard.api_cache import CacheNamespace
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 logger = logging.getLogger("serving.analysis")
@@ -85,7 +86,7 @@ async def get_analysis(symbol: SymbolPath, api: ApiDep) -> Response:
         )
 
     return await api.respond(
-        "analysis",
+        CacheNamespace.analysis,
         symbol,
         load,
         # A part that failed may answer next time; no model stays so until the state (and the key) changes.

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 from serving.deps import NO_MODEL_YET, ApiDep
 from serving.repositories import models as repository
 from serving.schemas import Models
+from stockyard.api_cache import CacheNamespace
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -30,4 +31,4 @@ async def list_models(api: ApiDep) -> Response:
             models=models,
         )
 
-    return await api.respond("models", "", load)
+    return await api.respond(CacheNamespace.models, "", load)

@@ -37,7 +37,8 @@ from serving.ratelimit import limit_by_ip
 from serving.repositories import portfolios as repository
 from serving.schemas import ErrorDetail
 from serving.state import DataState
-from stockyard.analytics.ledger import LedgerError, check_ledger
+from stockyard.analytics.ledger import LedgerConflict, LedgerError, check_ledger
+from stockyard.api_cache import CacheNamespace
 
 router = APIRouter(prefix="/portfolios", tags=["portfolios"], dependencies=[Depends(limit_by_ip)])
 
@@ -47,6 +48,18 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 PortfolioId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 TransactionId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# What a schema-valid transaction may still break, which only the warehouse and the ledger know.
+REFUSED_TRANSACTION: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": ErrorDetail,
+        "description": "The rest of the ledger refuses it: it sells more shares than held on its date (or "
+        "makes a later sale do so), or takes out more cash than held.",
+    },
+    422: {
+        "model": ErrorDetail,
+        "description": "Malformed, dated after today, or naming a symbol the warehouse does not know.",
+    },
+}
 MAX_CSV_BYTES = 1024 * 1024
 
 
@@ -150,20 +163,22 @@ async def _add(
 ) -> list[dict[str, Any]]:
     """Check `new` (reference, transaction) against the symbols and the whole ledger, then store them."""
     known = _state(services).symbol_sources
+    rows = [item.row() for _, item in new]
     unknown = [
-        f"{reference}: unknown symbol {item.symbol}"
-        for reference, item in new
-        if item.symbol and item.symbol not in known
+        f"{reference}: unknown symbol {row['symbol']}"
+        for (reference, _), row in zip(new, rows, strict=True)
+        if row["symbol"] and row["symbol"] not in known
     ]
     if unknown:
         raise HTTPException(422, "; ".join(unknown[:20]))
-    rows = [item.model_dump(mode="python") for _, item in new]
     existing = await repository.list_transactions(conn, portfolio_id)
     candidates = existing + [
         {**row, "reference": reference} for row, (reference, _) in zip(rows, new, strict=True)
     ]
     try:
         check_ledger(repository.entries(candidates), today=datetime.now(UTC).date())
+    except LedgerConflict as error:
+        raise HTTPException(409, str(error)) from None
     except LedgerError as error:
         raise HTTPException(422, str(error)) from None
     stored = await repository.add_transactions(conn, portfolio_id, rows)
@@ -175,7 +190,7 @@ async def _add(
     "/{portfolio_id}/transactions",
     response_model=TransactionPublic,
     status_code=201,
-    responses={**NOT_FOUND, 422: {"model": ErrorDetail, "description": "Says what breaks which rule."}},
+    responses={**NOT_FOUND, **REFUSED_TRANSACTION},
     summary="Record a transaction",
 )
 async def add_transaction(
@@ -185,8 +200,8 @@ async def add_transaction(
     services: ServicesDep,
     audit: AuditDep,
 ) -> TransactionPublic:
-    """Refused (422) when it is dated after today, names an unknown symbol, sells more than held on its date
-    (or makes a later sale do so), or takes out more cash than held."""
+    """Refused (422) when it is dated after today or names an unknown symbol; refused (409) when it sells
+    more than held on its date (or makes a later sale do so), or takes out more cash than held."""
     async with audit.write("transaction.create", target=f"portfolio:{portfolio_id}") as write:
         await _owned(write.conn, user, portfolio_id, lock=True)
         (stored,) = await _add(write.conn, services, portfolio_id, [("the transaction", body)])
@@ -198,7 +213,15 @@ async def add_transaction(
     "/{portfolio_id}/transactions/import",
     response_model=ImportResult,
     status_code=201,
-    responses={**NOT_FOUND, 422: {"model": ErrorDetail, "description": "Every bad line, by number."}},
+    responses={
+        **NOT_FOUND,
+        409: REFUSED_TRANSACTION[409],
+        413: {"model": ErrorDetail, "description": "The file is larger than 1 MiB."},
+        422: {
+            "model": ErrorDetail,
+            "description": "Every bad line, by number: the file's content is CSV a schema cannot describe.",
+        },
+    },
     summary="Import transactions from a broker's CSV file",
 )
 async def import_transactions(
@@ -230,15 +253,19 @@ async def import_transactions(
 
 
 @router.delete(
-    "/{portfolio_id}/transactions/{transaction_id}",
+    # `:int` leaves .../transactions/import to its own route: a DELETE there answers 405, not 422.
+    "/{portfolio_id}/transactions/{transaction_id:int}",
     status_code=204,
-    responses={**NOT_FOUND, 422: {"model": ErrorDetail, "description": "The ledger would break a rule."}},
+    responses={
+        **NOT_FOUND,
+        409: {"model": ErrorDetail, "description": "The ledger without it would break a rule."},
+    },
     summary="Delete a transaction",
 )
 async def delete_transaction(
     portfolio_id: PortfolioId, transaction_id: TransactionId, user: CurrentUser, audit: AuditDep
 ) -> Response:
-    """Refused (422) when the ledger without it breaks a rule (a later sale of shares it bought)."""
+    """Refused (409) when the ledger without it breaks a rule (a later sale of shares it bought)."""
     async with audit.write("transaction.delete", target=f"portfolio:{portfolio_id}") as write:
         write.detail = {"transaction_id": transaction_id}
         await _owned(write.conn, user, portfolio_id, lock=True)
@@ -250,7 +277,7 @@ async def delete_transaction(
         try:
             check_ledger(repository.entries(remaining), today=datetime.now(UTC).date())
         except LedgerError as error:
-            raise HTTPException(422, f"without transaction {transaction_id}: {error}") from None
+            raise HTTPException(409, f"without transaction {transaction_id}: {error}") from None
         await repository.change_portfolio(write.conn, portfolio_id)
     return Response(status_code=204)
 
@@ -338,7 +365,7 @@ async def analytics(
         return model.model_dump_json().encode()
 
     key = services.cache.key(
-        state.cache_namespace, "portfolio-analytics", f"{portfolio_id}|{portfolio['version']}"
+        state, CacheNamespace.portfolio_analytics, f"{portfolio_id}|{portfolio['version']}"
     )
     answer = await services.cache.fetch(key, load)
     # Private: never kept by a shared cache, nor by the memory tier's URL aliases (which skip routing).

@@ -10,6 +10,7 @@ from serving.deps import SYMBOL_PATTERN, ApiDep
 from serving.params import IsoDate
 from serving.repositories import prices as prices_repository
 from serving.schemas import Adjustment, BulkLatestPrices, BulkPrices, ErrorDetail, Interval
+from stockyard.api_cache import CacheNamespace
 
 router = APIRouter(prefix="/prices", tags=["prices"])
 
@@ -75,7 +76,9 @@ async def get_bulk_prices(
             series=series,
         )
 
-    return await api.respond("bulk-prices", f"{','.join(wanted)}|{start}|{end}|{adjustment}|{interval}", load)
+    return await api.respond(
+        CacheNamespace.bulk_prices, f"{','.join(wanted)}|{start}|{end}|{adjustment}|{interval}", load
+    )
 
 
 @router.get(
@@ -89,4 +92,4 @@ async def get_bulk_latest_prices(symbols: SymbolsQuery, api: ApiDep) -> Response
             items = await prices_repository.latest_prices(conn, symbols=wanted)
         return BulkLatestPrices(as_of=api.as_of, data_source=api.state.data_source, items=items)
 
-    return await api.respond("bulk-latest", ",".join(wanted), load)
+    return await api.respond(CacheNamespace.bulk_latest, ",".join(wanted), load)

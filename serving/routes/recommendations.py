@@ -11,6 +11,7 @@ from serving.deps import NO_MODEL_YET, Api, ApiDep, SymbolPath
 from serving.params import GicsSector, IsoDate
 from serving.repositories import recommendations as repository
 from serving.schemas import Action, ErrorDetail, RecommendationHistory, RecommendationList
+from stockyard.api_cache import CacheNamespace
 
 router = APIRouter(prefix="/recommendations", tags=["recommendations"])
 
@@ -53,7 +54,7 @@ async def _ranked_list(
             items=items,
         )
 
-    return await api.respond("recommendations", f"{day}|{sector}|{action}|{limit}", load)
+    return await api.respond(CacheNamespace.recommendations, f"{day}|{sector}|{action}|{limit}", load)
 
 
 @router.get(
@@ -102,7 +103,7 @@ async def symbol_recommendation_history(
             items=items,
         )
 
-    return await api.respond("recommendation-history", f"{symbol}|{start}|{end}|{limit}", load)
+    return await api.respond(CacheNamespace.recommendation_history, f"{symbol}|{start}|{end}|{limit}", load)
 
 
 @router.get(

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 from serving.deps import ApiDep
 from serving.repositories import stocks as stocks_repository
 from serving.schemas import Sectors
+from stockyard.api_cache import CacheNamespace
 
 router = APIRouter(prefix="/sectors", tags=["sectors"])
 
@@ -18,4 +19,4 @@ async def list_sectors(api: ApiDep) -> Response:
             items = await stocks_repository.sectors_on(conn, day=api.as_of)
         return Sectors(as_of=api.as_of, data_source=api.state.data_source, date=api.as_of, items=items)
 
-    return await api.respond("sectors", "", load)
+    return await api.respond(CacheNamespace.sectors, "", load)

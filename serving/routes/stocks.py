@@ -20,6 +20,7 @@ from serving.schemas import (
     StockSearch,
     TopStocks,
 )
+from stockyard.api_cache import CacheNamespace
 
 router = APIRouter(prefix="/stocks", tags=["stocks"])
 
@@ -72,7 +73,9 @@ async def list_stocks(
             items=items,
         )
 
-    return await api.respond("stocks", f"{sector}|{min_market_cap}|{max_market_cap}|{limit}|{offset}", load)
+    return await api.respond(
+        CacheNamespace.stocks, f"{sector}|{min_market_cap}|{max_market_cap}|{limit}|{offset}", load
+    )
 
 
 @router.get("/search", response_model=StockSearch, summary="Find stocks by symbol or company name")
@@ -91,7 +94,7 @@ async def search_stocks(
             items = await stocks_repository.search_stocks(conn, query=q, limit=limit)
         return StockSearch(as_of=api.as_of, data_source=api.state.data_source, query=q, items=items)
 
-    return await api.respond("search", f"{q}|{limit}", load)
+    return await api.respond(CacheNamespace.search, f"{q}|{limit}", load)
 
 
 @router.get("/top", response_model=TopStocks, summary="The largest stocks by market cap")
@@ -106,7 +109,7 @@ async def top_stocks(
             items = await stocks_repository.top_stocks(conn, sector=sector, limit=limit)
         return TopStocks(as_of=api.as_of, data_source=api.state.data_source, items=items)
 
-    return await api.respond("top", f"{sector}|{limit}", load)
+    return await api.respond(CacheNamespace.top, f"{sector}|{limit}", load)
 
 
 @router.get(
@@ -122,7 +125,7 @@ async def get_stock(symbol: SymbolPath, api: ApiDep) -> Response:
             as_of=api.as_of, data_source=api.state.source_of(symbol), stock=stock, latest_price=latest
         )
 
-    return await api.respond("stock", symbol, load)
+    return await api.respond(CacheNamespace.stock, symbol, load)
 
 
 @router.get(
@@ -165,4 +168,4 @@ async def get_stock_prices(
             bars=series.bars,
         )
 
-    return await api.respond("prices", f"{symbol}|{start}|{end}|{adjustment}|{interval}", load)
+    return await api.respond(CacheNamespace.prices, f"{symbol}|{start}|{end}|{adjustment}|{interval}", load)

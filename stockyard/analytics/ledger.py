@@ -62,6 +62,11 @@ class LedgerError(ValueError):
     """A transaction breaks a rule of the ledger; the message names it and says why."""
 
 
+class LedgerConflict(LedgerError):
+    """A well-formed transaction the rest of the ledger refuses: a sale of shares not held on its date, or
+    more cash taken out than held."""
+
+
 @dataclass(frozen=True)
 class Holdings:
     """Shares per symbol (the non-zero ones), cash, and the money put in and taken out in all."""
@@ -88,14 +93,14 @@ def check_ledger(entries: Sequence[Entry], *, today: date) -> Holdings:
             signed = entry.quantity if entry.kind == "buy" else -entry.quantity
             held = shares.get(entry.symbol, 0.0) + signed
             if held < -TOLERANCE:
-                raise LedgerError(
+                raise LedgerConflict(
                     f"{entry.reference}: sells {entry.quantity:g} {entry.symbol} on {entry.trade_date}, but "
                     f"only {shares.get(entry.symbol, 0.0):g} are held then (short sales are not supported)"
                 )
             shares[entry.symbol] = held if abs(held) > TOLERANCE else 0.0
         taken = (entry.amount or 0.0) + entry.fees
         if entry.kind == "cash_out" and taken > cash + TOLERANCE:
-            raise LedgerError(
+            raise LedgerConflict(
                 f"{entry.reference}: takes out {taken:,.2f} on {entry.trade_date}, but the portfolio holds "
                 f"{cash:,.2f} in cash then"
             )

@@ -3,6 +3,7 @@ rotation and reuse, password change, mass assignment, and the audit trail the AP
 
 from __future__ import annotations
 
+import socket
 import uuid
 import warnings
 from datetime import UTC, datetime, timedelta
@@ -200,6 +201,12 @@ def test_admins_list_and_disable_users_and_query_the_audit_log(
     disabled = accounts_client.patch(f"{V1}/admin/users/{user_id}", json={"is_active": False}, headers=admin)
     assert disabled.status_code == 200 and disabled.json()["is_active"] is False
     assert accounts_client.get(f"{V1}/me", headers=user).status_code == 401
+    # Only true or false disables; an admin cannot lock itself (and everyone) out.
+    loose = accounts_client.patch(f"{V1}/admin/users/{user_id}", json={"is_active": 1}, headers=admin)
+    assert loose.status_code == 422 and "is_active" in loose.json()["detail"]
+    for change in ({"is_active": False}, {"role": "user"}):
+        itself = accounts_client.patch(f"{V1}/admin/users/{admin_id}", json=change, headers=admin)
+        assert itself.status_code == 409 and "itself" in itself.json()["detail"], change
 
     page = accounts_client.get(f"{V1}/admin/audit", params={"user_id": admin_id}, headers=admin).json()
     assert [item["action"] for item in page["items"]][:1] == ["admin.user_update"]
@@ -245,6 +252,27 @@ def test_admins_add_and_retire_tracked_symbols_for_the_next_ingestion(
         ("admin.symbol_retire", f"symbol:{retired}", "success"),
         ("admin.symbol_retire", "symbol:NOSUCH", "failed"),
     ]
+
+
+def test_a_refresh_without_the_orchestrator_answers_503_with_retry_after(
+    api_warehouse: Warehouse, redis_url: str, accounts_client: TestClient
+) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    settings = api_settings(
+        api_warehouse.api_url, redis_url, dagster_webserver_url=f"http://127.0.0.1:{port}"
+    )
+    admin_id, admin = new_admin(accounts_client, api_warehouse.url, "refresher")
+    with TestClient(create_app(settings)) as client:
+        refused = client.post(f"{V1}/admin/refresh", headers=admin)
+    assert refused.status_code == 503 and int(refused.headers["Retry-After"]) > 0
+    assert refused.json()["detail"].startswith("the orchestrator is unavailable")
+    with psycopg.connect(api_warehouse.url) as conn:
+        (result,) = conn.execute(
+            "select result from app.audit_log where user_id = %s and action = 'admin.refresh'", (admin_id,)
+        ).fetchone()  # type: ignore[misc]
+    assert result == "failed"
 
 
 def test_login_is_rate_limited_with_retry_after(api_warehouse: Warehouse, redis_url: str) -> None:

@@ -17,8 +17,8 @@ import serving.cache
 from serving.app import create_app
 from serving.cache import Encoded, MemoryTier, ResponseCache
 from serving.state import DataState
-from stockyard.api_cache import purge_api_cache
-from tests.serving.support import StatementCounter, Warehouse, api_settings
+from stockyard.api_cache import CacheNamespace, purge_api_cache
+from tests.serving.support import StatementCounter, Warehouse, api_settings, new_admin
 
 V1 = "/api/v1"
 # Nothing listens on port 1 of loopback: connecting is refused at once.
@@ -231,3 +231,36 @@ def test_the_redis_warning_says_why(api_warehouse: Warehouse, caplog: pytest.Log
     warnings = [record.getMessage() for record in caplog.records if record.name == "serving.cache"]
     why = "ConnectionError: Error 111 connecting to 127.0.0.1:1"
     assert warnings and all(why in warning for warning in warnings)
+
+
+def test_an_admin_clears_one_namespace_and_the_others_stay(
+    accounts_client: TestClient, api_warehouse: Warehouse
+) -> None:
+    _, admin = new_admin(accounts_client, api_warehouse.url, "cache")
+    settings = accounts_client.app.state.services.settings  # type: ignore[attr-defined]
+    stock, sectors = f"{V1}/stocks/{api_warehouse.symbols[2]}", f"{V1}/sectors"
+    for path in (stock, sectors):
+        accounts_client.get(path)
+        assert accounts_client.get(path).headers["X-Cache"] == "hit-memory"
+    store = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+
+    def keys(namespace: CacheNamespace) -> list[str]:
+        found = store.keys(f"{settings.cache_prefix}:r:*")
+        return [key for key in found if key.rsplit(":", 3)[1] == namespace]
+
+    assert keys(CacheNamespace.stock) and keys(CacheNamespace.sectors)
+
+    purge = f"{V1}/admin/cache/purge"
+    cleared = accounts_client.post(purge, params={"namespace": "stock"}, headers=admin)
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json() == {"namespace": "stock", "deleted_keys": 1}
+    assert not keys(CacheNamespace.stock) and keys(CacheNamespace.sectors)
+    # This worker's memory tier no longer answers the namespace; the others' answers are still there.
+    assert accounts_client.get(stock).headers["X-Cache"] == "miss"
+    assert accounts_client.get(sectors).headers["X-Cache"] == "hit-memory"
+
+    unknown = accounts_client.post(purge, params={"namespace": "nope"}, headers=admin)
+    assert unknown.status_code == 422 and "namespace" in unknown.json()["detail"]
+    everything = accounts_client.post(purge, headers=admin).json()
+    assert everything["namespace"] is None and everything["deleted_keys"] >= 2
+    assert not keys(CacheNamespace.stock) and not keys(CacheNamespace.sectors)

@@ -48,17 +48,24 @@ def test_the_ledger_rules_refuse_bad_transactions_and_keep_nothing(
     symbol, day = api_warehouse.symbols[0], date(2023, 3, 1)
     assert _add(accounts_client, headers, portfolio_id, _buy(symbol, day)) == 201
     tomorrow = datetime.now(UTC).date() + timedelta(days=1)
-    refused = {
+    malformed = {
         "future date": _buy(symbol, tomorrow),
         "unknown symbol": _buy("NOPE", day),
         "negative quantity": _buy(symbol, day, quantity=-1),
+        "cash with a symbol": {"kind": "cash_in", "trade_date": str(day), "amount": 5, "symbol": symbol},
+        "a buy with an amount": {**_buy(symbol, day), "amount": 500},
+        "a date as a number": {**_buy(symbol, day), "trade_date": 0},
+    }
+    for name, body in malformed.items():
+        assert _add(accounts_client, headers, portfolio_id, body) == 422, name
+    # Well-formed, but the ledger so far refuses them: a conflict with its state.
+    conflicting = {
         "oversold": {**_buy(symbol, day + timedelta(days=1), quantity=11), "kind": "sell"},
         "sold before bought": {**_buy(symbol, day - timedelta(days=1), quantity=1), "kind": "sell"},
         "cash out of nothing": {"kind": "cash_out", "trade_date": str(day), "amount": 10_000},
-        "cash with a symbol": {"kind": "cash_in", "trade_date": str(day), "amount": 5, "symbol": symbol},
     }
-    for name, body in refused.items():
-        assert _add(accounts_client, headers, portfolio_id, body) == 422, name
+    for name, body in conflicting.items():
+        assert _add(accounts_client, headers, portfolio_id, body) == 409, name
     transactions = accounts_client.get(f"{V1}/portfolios/{portfolio_id}/transactions", headers=headers).json()
     assert len(transactions) == 1
     # Deleting the buy would leave nothing to have sold: refused once a sale depends on it.
@@ -68,7 +75,12 @@ def test_the_ledger_rules_refuse_bad_transactions_and_keep_nothing(
     deleted = accounts_client.delete(
         f"{V1}/portfolios/{portfolio_id}/transactions/{transactions[0]['transaction_id']}", headers=headers
     )
-    assert deleted.status_code == 422 and "sells 4" in deleted.json()["detail"]
+    assert deleted.status_code == 409 and "sells 4" in deleted.json()["detail"]
+    # `import` is not a transaction id: the import's path, where DELETE is not allowed.
+    wrong_method = accounts_client.delete(
+        f"{V1}/portfolios/{portfolio_id}/transactions/import", headers=headers
+    )
+    assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"
 
 
 def test_a_broker_csv_imports_all_or_nothing(accounts_client: TestClient, api_warehouse: Warehouse) -> None:
