@@ -20,6 +20,7 @@ SECTION_MODULES = (
     "stockyard.product_settings",
     "ml.config",
     "serving.settings",
+    "orchestration.settings",
 )
 PACKAGES = ("stockyard", "ml", "serving", "orchestration")
 
