@@ -184,6 +184,9 @@ def record_failure(context: dg.RunFailureSensorContext, warehouse_db: WarehouseR
     reasons = [context.failure_event.message or "the run failed"]
     for step in steps:
         error = step.step_failure_data.error
+        # Dagster wraps what the step raised: the innermost error says what went wrong.
+        while error is not None and error.cause is not None:
+            error = error.cause
         reasons.append(f"{step.step_key}: {error.message.strip() if error else 'failed'}")
     record = context.instance.get_run_record_by_id(run.run_id)
     ended = record.end_time if record is not None and record.end_time is not None else None
