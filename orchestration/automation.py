@@ -166,6 +166,8 @@ def _signal_decay_sensor(settings: AutomationSettings) -> dg.SensorDefinition:
 def _run_failure_sensor(settings: AutomationSettings) -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         name="record_run_failures",
+        # Also the runs `stockyard materialize` executes itself, which belong to no code location's launch.
+        monitor_all_code_locations=True,
         minimum_interval_seconds=settings.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Tags every failed run and records it in ops.run_failures (the run, its job, when, "
