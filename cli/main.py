@@ -138,12 +138,19 @@ def materialize(
 def _materialize(select: str, *, start: date | None, end: date | None) -> None:
     from orchestration.jobs import FULL_BUILD
 
-    env = dagster_environment()
-    upgrade_database(resolve_endpoints(get_services_settings()).database_url)
-    command = [sys.executable, "-m", "orchestration.launch", "--job", FULL_BUILD]
+    command = ["--job", FULL_BUILD]
     if select != "*":
         command += ["--select", select]
     command += [f"--{name}={day.isoformat()}" for name, day in (("start", start), ("end", end)) if day]
+    _launch(command)
+
+
+def _launch(arguments: list[str]) -> None:
+    """`python -m orchestration.launch <arguments>` with the services' environment, on an upgraded
+    warehouse."""
+    env = dagster_environment()
+    upgrade_database(resolve_endpoints(get_services_settings()).database_url)
+    command = [sys.executable, "-m", "orchestration.launch", *arguments]
     status = processes.run(command, env=env, cwd=PROJECT_ROOT)
     if status == 2:
         # The launcher said what the selection or window lacks.
@@ -162,12 +169,14 @@ def run(
         bool,
         typer.Option(
             "--materialize/--no-materialize",
-            help="Materialize every asset first; --no-materialize serves what an earlier run built.",
+            help="Materialize what is missing first (nothing when every asset is built up to the last "
+            "closed trading day); --no-materialize serves what an earlier run built.",
         ),
     ] = True,
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
 ) -> None:
-    """The main job: start the services, run the full_build job over every closed trading day, then serve
+    """The main job: start the services, build what is missing (full_build over every closed trading day on
+    a cold start, daily_refresh over the days that are new, nothing when nothing is), then serve
     the API, the Dagster UI (with the daemon, which runs the schedules and sensors) and the MLflow UI until
     Ctrl-C or SIGTERM, which stop them all. When the run fails, they still come up, the Dagster UI to show
     why."""
@@ -175,7 +184,7 @@ def run(
         services_up()
         try:
             if build:
-                materialize(select="*", start=None, end=None)
+                _launch(["--missing"])
         except typer.Exit:
             if not ui:
                 raise

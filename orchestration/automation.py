@@ -150,8 +150,9 @@ def _signal_decay_sensor(settings: AutomationSettings) -> dg.SensorDefinition:
             dg.RunsFilter(job_name=RETRAIN, created_after=since), limit=1
         )
         if recent:
+            retraining = recent[0].dagster_run.run_id
             return dg.SkipReason(
-                f"The signal decayed (run {record.run_id}), but retraining run {recent[0].dagster_run.run_id} "
+                f"The signal decayed (run {record.run_id}), but retraining run {retraining} "
                 f"started at {recent[0].create_timestamp:%Y-%m-%d %H:%M} UTC, within the cooldown of "
                 f"{settings.retrain_cooldown_hours:g} hours."
             )

@@ -5,8 +5,8 @@ trading days (one partition, or a range given by the run's tags), the others onc
 
 - full_build: every asset and check. `stockyard run` builds the warehouse with it over the whole window;
   `stockyard materialize --select` runs a part of it.
-- daily_refresh (one trading day): the day's bars, the dbt models (the incremental ones for that day's window),
-  their checks, the day's recommendations with the current champions, signal health; each asset that
+- daily_refresh (one trading day): the day's bars, the dbt models (the incremental ones for that day's
+  window), their checks, the day's recommendations with the current champions, signal health; each asset that
   writes what the API reads purges the API's cache when it is done.
 - retrain: the ML group, and the products made from the models alone (forecasts, backtest, model versions).
 """

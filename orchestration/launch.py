@@ -1,5 +1,10 @@
 """Run a job of the code location through the Dagster instance (DAGSTER_HOME), as `stockyard run` and
-`stockyard materialize` do: `python -m orchestration.launch --job full_build [--select SEL] [--start D --end D]`.
+`stockyard materialize` do:
+`python -m orchestration.launch [--job full_build] [--select SEL] [--start D --end D] [--missing]`.
+
+With --missing (what `stockyard run` does), only what the instance lacks runs: nothing when every asset is
+materialized up to the last closed trading day, the daily_refresh job over the days after the last one built
+when only days are new, and full_build (over the window from the first day missing) otherwise.
 
 The run is one run of the named job (a part of it with --select), recorded in the instance's run storage like
 the runs the schedules launch, so the UI shows it as one. Its partitioned assets cover the trading days from
@@ -19,6 +24,7 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from orchestration.definitions import build_definitions
+from orchestration.jobs import DAILY_REFRESH, FULL_BUILD
 from orchestration.partitions import closed_partition_keys
 
 
@@ -58,8 +64,8 @@ def plan_launch(
         keys = set(in_job)
     else:
         # Assets computed together (a multi-asset) can only run together.
-        keys = dg.AssetSelection.from_string(selection).required_multi_asset_neighbors().resolve(graph)
-        keys &= set(in_job)
+        selected = dg.AssetSelection.from_string(selection).required_multi_asset_neighbors().resolve(graph)
+        keys = set(selected) & set(in_job)
     if not keys:
         raise ValueError(f"nothing in job {job} matches the selection {selection!r}")
     ordered = [key for key in graph.toposorted_asset_keys if key in keys]
@@ -71,7 +77,34 @@ def plan_launch(
     return Launch(job, ordered, _partition_range(partitions_def, start, end))
 
 
-def _partition_range(partitions_def: dg.PartitionsDefinition, start: date | None, end: date | None) -> tuple[str, str]:
+def plan_missing(instance: dg.DagsterInstance) -> Launch | None:
+    """What the instance lacks, as a launch (None: nothing)."""
+    defs = build_definitions()
+    graph = defs.resolve_asset_graph()
+    keys = [key for key in graph.toposorted_asset_keys if graph.get(key).is_executable]
+    never = [key for key in keys if not graph.get(key).is_partitioned and not _materialized(instance, key)]
+    partitioned = [key for key in keys if graph.get(key).is_partitioned]
+    partitions_def = graph.get(partitioned[0]).partitions_def
+    assert partitions_def is not None
+    closed = closed_partition_keys(partitions_def)
+    if not closed:
+        raise ValueError("no trading day has closed since STOCKYARD_MARKET_DATA_START: nothing to build yet")
+    missing = {day for key in partitioned for day in set(closed) - instance.get_materialized_partitions(key)}
+    if not missing and not never:
+        return None
+    first = min(missing) if missing else closed[-1]
+    if never:
+        return plan_launch(FULL_BUILD, start=date.fromisoformat(first))
+    return plan_launch(DAILY_REFRESH, start=date.fromisoformat(first))
+
+
+def _materialized(instance: dg.DagsterInstance, key: dg.AssetKey) -> bool:
+    return instance.get_latest_materialization_event(key) is not None
+
+
+def _partition_range(
+    partitions_def: dg.PartitionsDefinition, start: date | None, end: date | None
+) -> tuple[str, str]:
     keys = closed_partition_keys(partitions_def)
     if not keys:
         raise ValueError("no trading day has closed since STOCKYARD_MARKET_DATA_START: nothing to build yet")
@@ -79,7 +112,9 @@ def _partition_range(partitions_def: dg.PartitionsDefinition, start: date | None
         k for k in keys if (start is None or k >= start.isoformat()) and (end is None or k <= end.isoformat())
     ]
     if not inside:
-        raise ValueError(f"no closed trading day between {start} and {end} (partitions run {keys[0]}..{keys[-1]})")
+        raise ValueError(
+            f"no closed trading day between {start} and {end} (partitions run {keys[0]}..{keys[-1]})"
+        )
     return inside[0], inside[-1]
 
 
@@ -93,19 +128,27 @@ def launch(plan: Launch, instance: dg.DagsterInstance) -> dg.ExecutionResult:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m orchestration.launch", description=__doc__)
-    parser.add_argument("--job", required=True)
+    parser.add_argument("--job", default=FULL_BUILD)
+    parser.add_argument("--missing", action="store_true", help="only what the instance lacks (see above)")
     parser.add_argument("--select", default=None, help="Dagster asset selection within the job")
     parser.add_argument("--start", type=date.fromisoformat, default=None)
     parser.add_argument("--end", type=date.fromisoformat, default=None)
     args = parser.parse_args(argv)
     started = time.monotonic()
-    try:
-        plan = plan_launch(args.job, args.select, start=args.start, end=args.end)
-    except ValueError as error:
-        print(error, file=sys.stderr)
-        return 2
-    print(f"launching {plan.describe()}", flush=True)
     with dg.DagsterInstance.get() as instance:
+        try:
+            plan = (
+                plan_missing(instance)
+                if args.missing
+                else plan_launch(args.job, args.select, start=args.start, end=args.end)
+            )
+        except ValueError as error:
+            print(error, file=sys.stderr)
+            return 2
+        if plan is None:
+            print("nothing new: every asset is materialized up to the last closed trading day", flush=True)
+            return 0
+        print(f"launching {plan.describe()}", flush=True)
         result = launch(plan, instance)
     outcome = "succeeded" if result.success else "failed"
     print(f"run {result.run_id} of {plan.job} {outcome} in {time.monotonic() - started:.0f} s", flush=True)

@@ -52,7 +52,8 @@ def read_run_failures(conn: psycopg.Connection, *, limit: int = 50) -> list[RunF
     """The latest failures first."""
     rows = conn.execute(
         sql.SQL(
-            "select run_id, job_name, failed_at, error, step_keys from {table} order by failed_at desc limit %s"
+            "select run_id, job_name, failed_at, error, step_keys from {table}"
+            " order by failed_at desc limit %s"
         ).format(table=sql.Identifier(TABLE.schema or "", TABLE.name)),
         (limit,),
     ).fetchall()

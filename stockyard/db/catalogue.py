@@ -316,7 +316,7 @@ signal_health = Table(
 )
 
 
-# --- ops: what an operator looks at when the platform runs itself --------------------------------------------
+# --- ops: what an operator looks at when the platform runs itself -------------------------------------------
 
 run_failures = Table(
     "run_failures",
