@@ -106,7 +106,10 @@ def test_materialize_builds_the_whole_graph_through_the_dagster_instance(graph: 
     assert latest is not None and latest[0] > 0
     with psycopg.connect(sibling_database_url(env["STOCKYARD_SERVICES_DATABASE_URL"], "_dagster")) as conn:
         runs = conn.execute("select pipeline_name, status from runs").fetchall()
-        checks = conn.execute("select count(*) from asset_check_executions").fetchone()
+        checks = conn.execute(
+            "select count(*), count(distinct (asset_key, check_name)), count(partition)"
+            " from asset_check_executions"
+        ).fetchone()
         materialized = conn.execute(
             "select event from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION' "
             "and asset_key = %s",
@@ -114,6 +117,8 @@ def test_materialize_builds_the_whole_graph_through_the_dagster_instance(graph: 
         ).fetchall()
     assert runs == [("full_build", "SUCCESS")], "one run, recorded in PostgreSQL run storage"
     assert checks is not None and checks[0] > 0, "dbt tests, quality and promotion checks ran as asset checks"
+    # One planned execution per check, not one per check and day: the window's length costs no planning.
+    assert checks[0] == checks[1] and checks[2] == 0
 
     # Trained, tracked in the MLflow database beside the warehouse, registered and promoted.
     tracking_uri = sibling_database_url(env["STOCKYARD_SERVICES_DATABASE_URL"], "_mlflow")
