@@ -35,6 +35,9 @@ app.add_typer(db_app, name="db")
 DAGSTER_HOME = PROJECT_ROOT / "dagster_home"
 # What MLflow does unasked in every process that logs or serves: phone home, and draw progress bars into logs.
 MLFLOW_DEFAULTS = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+# Dagster writes the events it reports in batches (its run planning, a window step's per-day
+# materializations) in one statement each rather than one per event: see orchestration/event_log.py.
+DAGSTER_DEFAULTS = {"DAGSTER_EVENT_BATCH_SIZE": "1000"}
 
 
 @services_app.command("up")
@@ -100,11 +103,12 @@ def upgrade_database(database_url: str) -> None:
 
 def dagster_environment() -> dict[str, str]:
     """The environment Dagster, dbt and MLflow child processes need: service URLs, DAGSTER_HOME, the venv's
-    bin, and MLflow's quiet defaults (unless set otherwise)."""
+    bin, and Dagster's and MLflow's defaults (unless set otherwise)."""
     endpoints = ensure_services(get_services_settings())
     bin_dir = str(Path(sys.executable).parent)
     return {
         **MLFLOW_DEFAULTS,
+        **DAGSTER_DEFAULTS,
         **os.environ,
         **endpoints.environment(),
         "DAGSTER_HOME": str(DAGSTER_HOME),
