@@ -50,10 +50,10 @@ def test_env_example_lists_every_variable_of_every_section_and_no_other_setting(
     fields = {section.variable(field) for section in sections() for field in section.model_fields}
     listed = example_variables()
     assert fields - listed == set(), "settings missing from .env.example"
-    # Besides the settings: the test harness's servers, dbt's profile and MLflow's own switches.
+    # Besides the settings: the test harness's servers, dbt's profile and MLflow's and Dagster's own switches.
     profile = (PROJECT_ROOT / "dbt_project" / "profiles.yml").read_text()
     dbt = set(re.findall(r"env_var\('(STOCKYARD_PG_\w+)'", profile))
-    others = {name for name in listed - fields if name.startswith(("STOCKYARD_TEST_", "MLFLOW_"))}
+    others = {name for name in listed - fields if name.startswith(("STOCKYARD_TEST_", "MLFLOW_", "DAGSTER_"))}
     assert listed - fields - others == dbt
 
 
