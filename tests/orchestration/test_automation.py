@@ -12,7 +12,8 @@ import pytest
 
 from orchestration.automation import FAILURE_RECORDED_TAG, SIGNAL_DECAY, build_automation
 from orchestration.definitions import build_definitions
-from orchestration.jobs import DAILY_REFRESH, RETRAIN
+from orchestration.jobs import DAILY_REFRESH, FULL_BUILD, RETRAIN
+from orchestration.launch import plan_missing
 from orchestration.partitions import EXCHANGE_TIMEZONE, trading_day_partitions
 from orchestration.resources import WarehouseResource
 from orchestration.settings import AutomationSettings
@@ -160,3 +161,18 @@ def test_a_failed_run_is_tagged_and_recorded(instance: dg.DagsterInstance, datab
     assert "fetch_bars: " in failure.error and "the provider answered 503" in failure.error
     run = instance.get_run_by_id(result.run_id)
     assert run is not None and run.tags[FAILURE_RECORDED_TAG] == "ops.run_failures"
+
+
+def test_stockyard_run_builds_what_the_instance_lacks(instance: dg.DagsterInstance) -> None:
+    cold = plan_missing(instance)
+    assert cold is not None and cold.job == FULL_BUILD
+    assert cold.partition_range is not None and cold.partition_range[0] == "2019-01-02"
+
+    # Every unpartitioned asset built once: the days left are a daily refresh's, no retraining.
+    graph = build_definitions().resolve_asset_graph()
+    for key in graph.toposorted_asset_keys:
+        if graph.get(key).is_executable and not graph.get(key).is_partitioned:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))
+    days = plan_missing(instance)
+    assert days is not None and days.job == DAILY_REFRESH
+    assert days.partition_range == cold.partition_range
