@@ -47,7 +47,7 @@ class GraphRun:
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(STOCKYARD + args, env=env, capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(STOCKYARD + args, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
 @pytest.fixture
