@@ -39,6 +39,9 @@ app.add_typer(users_app, name="users")
 DAGSTER_HOME = PROJECT_ROOT / "dagster_home"
 # What MLflow does unasked in every process that logs or serves: phone home, and draw progress bars into logs.
 MLFLOW_DEFAULTS = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+# Dagster writes the events it reports in batches (its run planning, a window step's per-day
+# materializations) in one statement each rather than one per event: see orchestration/event_log.py.
+DAGSTER_DEFAULTS = {"DAGSTER_EVENT_BATCH_SIZE": "1000"}
 
 
 @services_app.command("up")
@@ -104,11 +107,12 @@ def upgrade_database(database_url: str) -> None:
 
 def dagster_environment() -> dict[str, str]:
     """The environment Dagster, dbt and MLflow child processes need: service URLs, DAGSTER_HOME, the venv's
-    bin, and MLflow's quiet defaults (unless set otherwise)."""
+    bin, and Dagster's and MLflow's defaults (unless set otherwise)."""
     endpoints = ensure_services(get_services_settings())
     bin_dir = str(Path(sys.executable).parent)
     return {
         **MLFLOW_DEFAULTS,
+        **DAGSTER_DEFAULTS,
         **os.environ,
         **endpoints.environment(),
         "DAGSTER_HOME": str(DAGSTER_HOME),
@@ -129,45 +133,39 @@ def materialize(
         str | None, typer.Option(help="Last trading day of partitioned assets (YYYY-MM-DD).")
     ] = None,
 ) -> None:
-    """Materialize assets through the Dagster instance, so the runs show in the Dagster UI.
+    """Materialize assets as one run of the full_build job through the Dagster instance, so the run shows in
+    the Dagster UI like the runs the schedules launch.
 
-    Partitioned and unpartitioned assets cannot share a run, so the selection runs as a few stages in
-    dependency order; each partitioned stage is one run over the whole window.
+    The partitioned assets cover the trading days from --start to --end (default: all that have closed) in
+    that one run; the others run once, each after its parents.
     """
     with processes.stop_signals_raise():
         _materialize(select, start=_parse_day(start, "--start"), end=_parse_day(end, "--end"))
 
 
 def _materialize(select: str, *, start: date | None, end: date | None) -> None:
-    from orchestration.stages import plan_stages
+    from orchestration.jobs import FULL_BUILD
 
+    command = ["--job", FULL_BUILD]
+    if select != "*":
+        command += ["--select", select]
+    command += [f"--{name}={day.isoformat()}" for name, day in (("start", start), ("end", end)) if day]
+    _launch(command)
+
+
+def _launch(arguments: list[str]) -> None:
+    """`python -m orchestration.launch <arguments>` with the services' environment, on an upgraded
+    warehouse."""
     env = dagster_environment()
-    os.environ.update(env)
-    get_services_settings.cache_clear()
-    stages = plan_stages(select, start=start, end=end)
-    if not stages:
-        typer.echo(f"nothing matches the selection {select!r}", err=True)
-        raise typer.Exit(2)
     upgrade_database(resolve_endpoints(get_services_settings()).database_url)
-    for number, stage in enumerate(stages, start=1):
-        window = f" for {stage.partition_range}" if stage.partition_range else ""
-        typer.echo(f"[{number}/{len(stages)}] materializing {len(stage.asset_keys)} asset(s){window}")
-        command = [
-            sys.executable,
-            "-m",
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "orchestration.definitions",
-            "--select",
-            ",".join(stage.asset_keys),
-        ]
-        if stage.partition_range:
-            command += ["--partition-range", stage.partition_range]
-        if processes.run(command, env=env, cwd=PROJECT_ROOT) != 0:
-            typer.echo(f"stage {number} failed; see the run in the Dagster UI (`stockyard ui`)", err=True)
-            raise typer.Exit(1)
+    command = [sys.executable, "-m", "orchestration.launch", *arguments]
+    status = processes.run(command, env=env, cwd=PROJECT_ROOT)
+    if status == 2:
+        # The launcher said what the selection or window lacks.
+        raise typer.Exit(2)
+    if status != 0:
+        typer.echo("the run failed; see it in the Dagster UI (`stockyard ui`)", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -179,23 +177,26 @@ def run(
         bool,
         typer.Option(
             "--materialize/--no-materialize",
-            help="Materialize every asset first; --no-materialize serves what an earlier run built.",
+            help="Materialize what is missing first (nothing when every asset is built up to the last "
+            "closed trading day); --no-materialize serves what an earlier run built.",
         ),
     ] = True,
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
 ) -> None:
-    """The main job: start the services, materialize every asset, then serve the API, the Dagster UI and the
-    MLflow UI until Ctrl-C or SIGTERM, which stop them all. When a stage fails, they still come up, the
-    Dagster UI to show why."""
+    """The main job: start the services, build what is missing (full_build over every closed trading day on
+    a cold start, daily_refresh over the days that are new, nothing when nothing is), then serve
+    the API, the Dagster UI (with the daemon, which runs the schedules and sensors) and the MLflow UI until
+    Ctrl-C or SIGTERM, which stop them all. When the run fails, they still come up, the Dagster UI to show
+    why."""
     with processes.stop_signals_raise():
         services_up()
         try:
             if build:
-                materialize(select="*", start=None, end=None)
+                _launch(["--missing"])
         except typer.Exit:
             if not ui:
                 raise
-            typer.echo("materializing failed: the Dagster UI shows which run and why", err=True)
+            typer.echo("materializing failed: the Dagster UI shows which step and why", err=True)
         if ui:
             env = dagster_environment()
             with _mlflow_ui_beside(env), api_beside(env):

@@ -1,20 +1,24 @@
 """The Stockyard code location: every asset, check and resource, loaded lazily.
 
-It has no schedules: `stockyard run` and `stockyard materialize` (or the Dagster UI) start the runs.
-Settings are read when Dagster loads the definitions, never at import time.
+Its jobs (orchestration.jobs) are what `stockyard run` / `stockyard materialize`, the UI and the automation
+(orchestration.automation: schedules and sensors the daemon runs) launch. Settings are read when Dagster loads
+the definitions, never at import time.
 """
 
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
 from ml.config import MLSettings, get_ml_settings
+from orchestration.automation import build_automation, with_freshness_policies
 from orchestration.executors import build_executor
 from orchestration.ingestion.assets import build_price_assets, stock_universe
+from orchestration.jobs import build_jobs
 from orchestration.ml.assets import build_ml_assets
 from orchestration.partitions import trading_day_partitions
 from orchestration.products.assets import RECOMMENDATIONS, build_product_assets
 from orchestration.quality.checks import build_quality_checks, build_recommendation_check
 from orchestration.resources import ApiCacheResource, MarketDataResource, MLflowResource, WarehouseResource
+from orchestration.settings import get_automation_settings
 from orchestration.transformation.assets import build_dbt_assets, dbt_cli, dbt_project
 from stockyard.endpoints import resolve_endpoints
 from stockyard.marketdata.settings import get_market_data_settings
@@ -41,15 +45,18 @@ def build_definitions(ml: MLSettings | None = None) -> dg.Definitions:
     product_assets = build_product_assets(
         ml, get_product_settings(), partitions_def, features=features, prices=prices
     )
+    schedules, sensors = build_automation(get_automation_settings())
     return dg.Definitions(
-        assets=[
-            stock_universe,
-            build_price_assets(partitions_def),
-            incremental_models,
-            other_models,
-            *ml_assets,
-            *product_assets,
-        ],
+        assets=with_freshness_policies(
+            [
+                stock_universe,
+                build_price_assets(partitions_def),
+                incremental_models,
+                other_models,
+                *ml_assets,
+                *product_assets,
+            ]
+        ),
         asset_checks=[
             *build_quality_checks(services.state_dir, features=features),
             build_recommendation_check(RECOMMENDATIONS, services.state_dir, table="products.recommendations"),
@@ -64,6 +71,9 @@ def build_definitions(ml: MLSettings | None = None) -> dg.Definitions:
             # beside the embedded services' data, so each state folder has its own.
             "io_manager": dg.FilesystemIOManager(base_dir=str(services.state_dir / "dagster-storage")),
         },
+        jobs=build_jobs(),
+        schedules=schedules,
+        sensors=sensors,
         executor=build_executor(),
     )
 

@@ -1,12 +1,17 @@
-"""Partitions by NYSE trading day: weekdays, with the exchange's holidays excluded."""
+"""Partitions by NYSE trading day: weekdays, with the exchange's holidays excluded.
+
+Today's partition exists from midnight (`end_offset=1`), so the refresh after the close can run it the same
+evening; what a run covers by default stops at the last session that has closed (`closed_partition_keys`).
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from stockyard.calendar import weekday_holidays
+from stockyard.calendar import latest_closed_session, weekday_holidays
 from stockyard.quality.results import Window
 
 EXCHANGE_TIMEZONE = "America/New_York"
@@ -21,7 +26,14 @@ def trading_day_partitions(start: date) -> dg.TimeWindowPartitionsDefinition:
         fmt="%Y-%m-%d",
         timezone=EXCHANGE_TIMEZONE,
         exclusions=[datetime.combine(day, datetime.min.time()) for day in holidays],
+        end_offset=1,
     )
+
+
+def closed_partition_keys(partitions_def: dg.PartitionsDefinition, now: datetime | None = None) -> list[str]:
+    """The partitions of trading days whose session has closed by `now` (aware; default: now)."""
+    last = latest_closed_session(now or datetime.now(ZoneInfo(EXCHANGE_TIMEZONE))).isoformat()
+    return [key for key in partitions_def.get_partition_keys() if key <= last]
 
 
 def partition_window(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> Window:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 import exchange_calendars as xcals
@@ -33,3 +33,9 @@ def weekday_holidays(start: date, end: date) -> list[date]:
     """Weekdays in [start, end] on which NYSE is closed (to exclude from weekday partitions)."""
     weekdays = pd.bdate_range(start, end)
     return sorted(set(weekdays.date) - set(trading_days(start, end).date))
+
+
+def latest_closed_session(now: datetime) -> date:
+    """The last NYSE trading day whose close (an early close included) is at or before `now` (aware)."""
+    minute = pd.Timestamp(now).tz_convert("UTC").floor("min")
+    return _calendar().minute_to_past_session(minute).date()  # type: ignore[no-any-return]

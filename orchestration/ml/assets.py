@@ -145,8 +145,8 @@ def _training_dataset(
 def _refuse_failed_features(instance: dg.DagsterInstance, check: dg.AssetCheckKey) -> None:
     """Fail when the features' blocking check failed in its latest evaluation.
 
-    Within a run Dagster itself keeps a failed blocking check's downstream from running, but the marts are
-    partitioned and these assets are not, so they always run in a later run than the check.
+    Within a run Dagster itself keeps a failed blocking check's downstream from running, but the retrain job
+    trains on the marts as an earlier run (the daily refresh) left them, without running the check.
     """
     records = instance.event_log_storage.get_asset_check_execution_history(
         check, limit=1, status=set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)

@@ -1,7 +1,7 @@
 """Data-quality asset checks: the Great Expectations suites of `stockyard.quality`, run by Dagster.
 
 ERROR checks are blocking: when one fails, the assets downstream of its asset do not run in that run (and
-the run fails, so `stockyard materialize` stops before its later stages). WARN checks show in the UI and
+the run fails). WARN checks show in the UI and
 let everything run. A check on a partitioned asset validates the run's partition window; run on its own, it
 validates the window of the latest materialization of raw_daily_prices.
 

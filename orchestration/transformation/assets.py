@@ -26,6 +26,8 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # stockyard-dbt, which does not parse the whole project again for each window (cli/dbt_cli.py).
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "stockyard-dbt")
 INCREMENTAL = "config.materialized:incremental"
+# The folders of dbt_project.yml's model-, macro- and test-paths.
+SOURCE_FOLDERS = ("models", "macros", "tests")
 # Models and their data tests. Unit tests check SQL logic on fixed rows, not the data, so they run in CI
 # (tests/dbt) rather than on every materialization, as dbt advises.
 BUILD = ["build", "--exclude-resource-type", "unit_test"]
@@ -66,7 +68,12 @@ def dbt_cli(project: DbtProject) -> DbtCliResource:
 def _manifest_is_stale(manifest: Path) -> bool:
     if not manifest.exists():
         return True
-    sources = [DBT_PROJECT_DIR / "dbt_project.yml", *DBT_PROJECT_DIR.glob("[mt]*/**/*.[sy]*")]
+    # The project's own files only: what dbt writes under target/ on every build must not make the manifest
+    # look stale, or every process loading the definitions parses again and rewrites it under the others.
+    sources = [
+        DBT_PROJECT_DIR / "dbt_project.yml",
+        *(path for folder in SOURCE_FOLDERS for path in (DBT_PROJECT_DIR / folder).glob("**/*.[sy]*")),
+    ]
     return max(path.stat().st_mtime for path in sources) > manifest.stat().st_mtime
 
 

@@ -1,6 +1,6 @@
 """Every table the application owns, declared once: the raw layer the ingestion assets load, the products
-the product assets write and the API serves, and the API's own accounts (app). dbt owns the rest of the
-warehouse (staging to marts) and never touches these.
+the product assets write and the API serves, the API's own accounts (app), and the ops records of the
+platform's own runs (ops). dbt owns the rest of the warehouse (staging to marts) and never touches these.
 
 The writers' column lists and the API's products tables come from here; the migrations under
 `stockyard/db/migrations` build exactly this (tests/stockyard/test_migrations.py checks it). A change here
@@ -35,12 +35,13 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import INET, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB
 
 RAW_SCHEMA = "raw"
 PRODUCTS_SCHEMA = "products"
+OPS_SCHEMA = "ops"
 APP_SCHEMA = "app"
-SCHEMAS = (RAW_SCHEMA, PRODUCTS_SCHEMA, APP_SCHEMA)
+SCHEMAS = (RAW_SCHEMA, PRODUCTS_SCHEMA, OPS_SCHEMA, APP_SCHEMA)
 
 metadata = MetaData(
     naming_convention={"pk": "%(table_name)s_pkey", "fk": "%(table_name)s_%(column_0_name)s_fkey"}
@@ -315,6 +316,28 @@ signal_health = Table(
     PrimaryKeyConstraint("model_name", "date"),
     comment="Realized signal health: per recommendation date whose horizon has passed, how the scores did.",
     schema=PRODUCTS_SCHEMA,
+)
+
+
+# --- ops: what an operator looks at when the platform runs itself -------------------------------------------
+
+run_failures = Table(
+    "run_failures",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("job_name", Text, nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+    Column("error", Text, nullable=False),
+    Column(
+        "step_keys",
+        ARRAY(Text),
+        nullable=False,
+        server_default=text("'{}'"),
+        comment="The steps that failed; empty when the run failed before any step (a launch error).",
+    ),
+    Column("recorded_at", DateTime(timezone=True), server_default=func.now()),
+    comment="Dagster runs that failed, recorded by the run-failure sensor (orchestration.automation).",
+    schema=OPS_SCHEMA,
 )
 
 

@@ -16,6 +16,7 @@ from scipy import stats
 
 from ml.tracking import CHAMPION, MODEL_TRAINING_PAGE, version_with_alias
 from orchestration.definitions import build_definitions
+from orchestration.jobs import DAILY_REFRESH, FULL_BUILD, RETRAIN
 from orchestration.ml.assets import MODEL_EVALUATION, MODEL_PROMOTION, promotion_check_name
 from orchestration.partitions import trading_day_partitions
 from orchestration.products.assets import (
@@ -29,7 +30,6 @@ from orchestration.products.assets import (
 )
 from orchestration.quality.checks import build_recommendation_check
 from orchestration.resources import ApiCacheResource
-from orchestration.stages import plan_stages
 from stockyard.api_cache import generation_key
 from stockyard.product_settings import ProductSettings
 from tests.orchestration.support import (
@@ -150,13 +150,18 @@ def test_products_come_after_the_champions_in_the_definitions() -> None:
         in defs.resolve_asset_graph().asset_check_keys
     )
 
-    # After the ML stage: the unpartitioned products with the models, then the days, then signal health.
-    stages = plan_stages("*")
-    ml_stage = next(index for index, stage in enumerate(stages) if "model_promotion" in stage.asset_keys)
-    assert {"model_versions", "forecasts", "backtest"} <= set(stages[ml_stage].asset_keys)
-    assert stages[ml_stage + 1].asset_keys == ["recommendations"]
-    assert stages[ml_stage + 1].partition_range is not None
-    assert stages[ml_stage + 2].asset_keys == ["signal_health"]
+    # The daily refresh makes the day's recommendations and signal health with the champions it finds,
+    # without training; retraining makes the products of the models alone; full_build makes everything.
+    daily = defs.resolve_job_def(DAILY_REFRESH).asset_layer.executable_asset_keys
+    retrain = defs.resolve_job_def(RETRAIN).asset_layer.executable_asset_keys
+    assert {RECOMMENDATIONS, SIGNAL_HEALTH} <= daily and not daily & {MODEL_PROMOTION, MODEL_VERSIONS}
+    assert {MODEL_PROMOTION, MODEL_VERSIONS, FORECASTS, BACKTEST} <= retrain
+    assert not retrain & {RECOMMENDATIONS, SIGNAL_HEALTH}
+    full = defs.resolve_job_def(FULL_BUILD).asset_layer.executable_asset_keys
+    assert set(PRODUCT_KEYS) <= full
+    # In a run of any of them a lost promotion gate holds nothing back.
+    for family in FAMILIES:
+        assert not graph.get(dg.AssetCheckKey(MODEL_PROMOTION, promotion_check_name(family))).blocking
 
 
 def test_recommendations_are_complete_and_consistent(

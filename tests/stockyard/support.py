@@ -15,6 +15,7 @@ SECTION_MODULES = (
     "ml.config",
     "serving.settings",
     "orchestration.executors",
+    "orchestration.settings",
 )
 PACKAGES = ("stockyard", "ml", "serving", "orchestration")
 

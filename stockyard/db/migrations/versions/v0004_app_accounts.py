@@ -5,7 +5,7 @@ app.pseudonymize_audit_log, a function that runs as the tables' owner (security 
 role may cause.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import INET, JSONB
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

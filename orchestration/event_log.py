@@ -1,0 +1,54 @@
+"""The instance's event log: Dagster's PostgreSQL storage, writing a run's planned materializations at once.
+
+A run over a window of N trading days plans one materialization per asset and day before its first step:
+Dagster's PostgreSQL storage writes each of those events on its own, two connections apiece (the event,
+then the asset index), which made the cold window run wait minutes before starting (and is what upstream's
+dagster-io/dagster PR 33231 and issue 31694 are about). Here a batch of them is one insert and one index
+transaction. Batches exist when DAGSTER_EVENT_BATCH_SIZE is set, which `stockyard` does for every process
+it starts (cli.main.DAGSTER_DEFAULTS); the per-day materializations a window step reports then come in
+batches too, which the PostgreSQL storage already writes at once. dagster_home/dagster.yaml selects it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dagster import DagsterEventType, EventLogEntry
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._serdes import ConfigurableClassData
+from dagster_postgres.event_log.event_log import PostgresEventLogStorage
+from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+
+PLANNED = DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+
+
+class BatchedPlanningEventLogStorage(PostgresEventLogStorage):
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
+    ) -> BatchedPlanningEventLogStorage:
+        return cls(
+            inst_data=inst_data,
+            postgres_url=pg_url_from_config(config_value),
+            should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+            token_provider=get_token_provider_from_config(config_value),
+        )
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        planned = [event for event in events if event.dagster_event_type == PLANNED]
+        if len(planned) < 2:
+            super().store_event_batch(events)
+            return
+        with self._connect() as conn:
+            rows = conn.execute(
+                self.prepare_insert_event_batch(planned).returning(SqlEventLogStorageTable.c.id)
+            ).fetchall()
+        event_ids = [int(row[0]) for row in rows]
+        with self.index_transaction() as conn:
+            self._store_asset_event_tags(conn, planned, event_ids)
+            for event, event_id in zip(planned, event_ids, strict=True):
+                self._store_asset_event(conn, event, event_id)
+        others = [event for event in events if event.dagster_event_type != PLANNED]
+        if others:
+            super().store_event_batch(others)
