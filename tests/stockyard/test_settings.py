@@ -32,7 +32,13 @@ def test_env_example_lists_every_variable_of_every_section_and_no_other_setting(
     # once by `stockyard users create-admin`), dbt's profile and MLflow's and Dagster's own switches.
     profile = (PROJECT_ROOT / "dbt_project" / "profiles.yml").read_text()
     dbt = set(re.findall(r"env_var\('(STOCKYARD_PG_\w+)'", profile))
-    not_settings = ("STOCKYARD_TEST_", "STOCKYARD_COMPOSE_", "STOCKYARD_ADMIN_PASSWORD", "MLFLOW_", "DAGSTER_")
+    not_settings = (
+        "STOCKYARD_TEST_",
+        "STOCKYARD_COMPOSE_",
+        "STOCKYARD_ADMIN_PASSWORD",
+        "MLFLOW_",
+        "DAGSTER_",
+    )
     others = {name for name in listed - fields if name.startswith(not_settings)}
     assert listed - fields - others == dbt
 
