@@ -273,6 +273,14 @@ class AuditPage(BaseModel):
     next_before_id: int | None = Field(description="Pass as before_id for the next (older) page.")
 
 
+class FailedRun(BaseModel):
+    run_id: str = Field(description="The Dagster run: open it in the Dagster UI at /runs/{run_id}.")
+    job_name: str
+    failed_at: dt.datetime
+    error: str
+    step_keys: list[str] = Field(description="The steps that failed; empty when the run failed to start.")
+
+
 class UserAdminUpdate(BaseModel):
     is_active: StrictBool | None = None  # `0` is not `false`
     role: Role | None = None

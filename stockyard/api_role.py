@@ -33,8 +33,8 @@ from stockyard.db.catalogue import (
 )
 
 API_ROLE = "stockyard_api"
-# The schemas the API reads, and all it may read.
-API_SCHEMAS = ("marts", "products")
+# The schemas the API reads, and all it may read: ops for the admins' view of failed runs.
+API_SCHEMAS = ("marts", "products", "ops")
 # The app tables the API changes as it likes, and the one it only appends to.
 API_WRITTEN_TABLES = (users, refresh_tokens, portfolios, transactions, symbol_overrides)
 API_APPENDED_TABLES = (audit_log,)

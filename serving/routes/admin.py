@@ -20,6 +20,7 @@ from serving.account_schemas import (
     AuditPage,
     CachePurge,
     CacheStatistics,
+    FailedRun,
     RefreshLaunched,
     SymbolAdd,
     SymbolOverride,
@@ -34,7 +35,7 @@ from serving.repositories import accounts, symbol_overrides
 from serving.routes.me import public
 from serving.schemas import ErrorDetail
 from stockyard.api_cache import CacheNamespace, purge_api_cache
-from stockyard.db.catalogue import audit_log
+from stockyard.db.catalogue import audit_log, run_failures
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(limit_by_ip)])
 ADMIN_ONLY: dict[int | str, dict[str, Any]] = {
@@ -174,6 +175,30 @@ async def audit_entries(
         for row in rows
     ]
     return AuditPage(items=items, next_before_id=items[-1].audit_id if len(items) == limit else None)
+
+
+@router.get(
+    "/runs/failed",
+    response_model=list[FailedRun],
+    responses=ADMIN_ONLY,
+    summary="Recent failed Dagster runs, newest first, as the run-failure sensor recorded them",
+)
+async def failed_runs(
+    admin: AdminUser, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[FailedRun]:
+    statement = (
+        select(
+            run_failures.c.run_id,
+            run_failures.c.job_name,
+            run_failures.c.failed_at,
+            run_failures.c.error,
+            run_failures.c.step_keys,
+        )
+        .order_by(run_failures.c.failed_at.desc())
+        .limit(limit)
+    )
+    async with services.engine.connect() as conn:
+        return [FailedRun(**row) for row in (await conn.execute(statement)).mappings()]
 
 
 @router.get("/cache", response_model=CacheStatistics, responses=ADMIN_ONLY, summary="The response cache")

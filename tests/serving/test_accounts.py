@@ -17,6 +17,7 @@ from psycopg import errors
 
 from serving.app import create_app
 from serving.settings import ApiSettings
+from stockyard.run_failures import RunFailure, record_run_failure
 from stockyard.universe import fetched_symbols, read_overrides
 from tests.serving.support import (
     PASSWORD,
@@ -294,3 +295,25 @@ def test_a_placeholder_secret_is_refused_outside_development() -> None:
         environment="production",
         jwt_secret="s" * 40,  # type: ignore[arg-type]
     )
+
+
+def test_admins_read_the_failed_runs_the_failure_sensor_recorded(
+    accounts_client: TestClient, api_warehouse: Warehouse
+) -> None:
+    _, admin = new_admin(accounts_client, api_warehouse.url, "runs")
+    _, user = new_account(accounts_client, "grace")
+    with psycopg.connect(api_warehouse.url) as conn:
+        for run_id, failed_at in (("run-older", "2026-01-05 23:10+00"), ("run-newer", "2026-01-06 23:10+00")):
+            record_run_failure(
+                conn,
+                RunFailure(
+                    run_id, "daily_refresh", datetime.fromisoformat(failed_at), "boom", ("dbt_incremental",)
+                ),
+            )
+
+    listed = accounts_client.get(f"{V1}/admin/runs/failed", params={"limit": 500}, headers=admin)
+    assert listed.status_code == 200, listed.text
+    ours = [run for run in listed.json() if run["run_id"] in ("run-older", "run-newer")]
+    assert [run["run_id"] for run in ours] == ["run-newer", "run-older"]
+    assert ours[0]["job_name"] == "daily_refresh" and ours[0]["step_keys"] == ["dbt_incremental"]
+    assert accounts_client.get(f"{V1}/admin/runs/failed", headers=user).status_code == 403
