@@ -2,7 +2,8 @@
 
 The role reads the marts and the products, tables that dbt and the product assets create later included
 (default privileges of the warehouse's owner, who creates them). It writes only the accounts of the app
-schema (users, their tokens, portfolios and transactions), may only add to and read the audit log (never
+schema (users, their tokens, portfolios and transactions, watchlists, screens and alerts), reads the hits
+the alert_hits asset writes, may only add to and read the audit log (never
 update or delete it: erasing a user pseudonymizes its entries through the owner's function
 app.pseudonymize_audit_log), and cannot create anything nor read the raw, staging and intermediate layers.
 Its sessions are read-only by default, so a market-data request cannot write even by mistake; the account
@@ -21,14 +22,37 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Table
 
-from stockyard.db.catalogue import APP_SCHEMA, audit_log, portfolios, refresh_tokens, transactions, users
+from stockyard.db.catalogue import (
+    APP_SCHEMA,
+    alerts,
+    audit_log,
+    hits,
+    portfolios,
+    refresh_tokens,
+    screens,
+    transactions,
+    users,
+    watchlist_items,
+    watchlists,
+)
 
 API_ROLE = "stockyard_api"
 # The schemas the API reads, and all it may read.
 API_SCHEMAS = ("marts", "products")
 # The app tables the API changes as it likes, and the one it only appends to.
-API_WRITTEN_TABLES = (users, refresh_tokens, portfolios, transactions)
+API_WRITTEN_TABLES = (
+    users,
+    refresh_tokens,
+    portfolios,
+    transactions,
+    watchlists,
+    watchlist_items,
+    screens,
+    alerts,
+)
 API_APPENDED_TABLES = (audit_log,)
+# The hits the alert_hits asset (the warehouse's owner) writes: the API only shows them.
+API_READ_TABLES = (hits,)
 PSEUDONYMIZE_AUDIT_LOG = f"{APP_SCHEMA}.pseudonymize_audit_log(bigint)"
 
 
@@ -113,6 +137,7 @@ def _grant_app(conn: psycopg.Connection, role: str) -> None:
         sql.SQL("revoke update, delete, truncate on {} from {}").format(tables(*API_APPENDED_TABLES), grantee)
     )
     conn.execute(sql.SQL("grant select, insert on {} to {}").format(tables(*API_APPENDED_TABLES), grantee))
+    conn.execute(sql.SQL("grant select on {} to {}").format(tables(*API_READ_TABLES), grantee))
     conn.execute(
         sql.SQL("grant usage on all sequences in schema {} to {}").format(sql.Identifier(APP_SCHEMA), grantee)
     )
