@@ -11,6 +11,7 @@ from ml.config import MLSettings, get_ml_settings
 from orchestration.ingestion.assets import build_price_assets, stock_universe
 from orchestration.ml.assets import TRAINING_TAG, build_ml_assets
 from orchestration.partitions import trading_day_partitions
+from orchestration.products.alerts import alert_hits
 from orchestration.products.assets import RECOMMENDATIONS, build_product_assets
 from orchestration.quality.checks import build_quality_checks, build_recommendation_check
 from orchestration.resources import ApiCacheResource, MarketDataResource, MLflowResource, WarehouseResource
@@ -57,6 +58,7 @@ def build_definitions(ml: MLSettings | None = None) -> dg.Definitions:
             other_models,
             *ml_assets,
             *product_assets,
+            alert_hits,
         ],
         asset_checks=[
             *build_quality_checks(services.state_dir, features=features),
