@@ -49,7 +49,10 @@ def test_sign_in_refresh_rotation_and_logout(accounts_client: TestClient) -> Non
     assert refused.status_code == 401
 
     third = sign_in(accounts_client, email)
-    assert accounts_client.post(f"{V1}/auth/logout", json={"refresh_token": third["refresh_token"]}).status_code == 204
+    assert (
+        accounts_client.post(f"{V1}/auth/logout", json={"refresh_token": third["refresh_token"]}).status_code
+        == 204
+    )
     after = accounts_client.post(f"{V1}/auth/refresh", json={"refresh_token": third["refresh_token"]})
     assert after.status_code == 401
 
@@ -69,7 +72,10 @@ def test_a_password_change_ends_every_earlier_token(accounts_client: TestClient)
     )
     assert changed.status_code == 200, changed.text
     assert accounts_client.get(f"{V1}/me", headers=bearer(old)).status_code == 401
-    assert accounts_client.post(f"{V1}/auth/refresh", json={"refresh_token": old["refresh_token"]}).status_code == 401
+    assert (
+        accounts_client.post(f"{V1}/auth/refresh", json={"refresh_token": old["refresh_token"]}).status_code
+        == 401
+    )
     assert accounts_client.get(f"{V1}/me", headers=bearer(changed.json())).status_code == 200
     sign_in(accounts_client, email, new_password)
 
