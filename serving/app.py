@@ -62,6 +62,13 @@ BAD_INPUT: dict[int | str, dict[str, object]] = {
 RATE_LIMITED: dict[int | str, dict[str, object]] = {
     429: {"model": ErrorDetail, "description": "Too many requests; `Retry-After` says when to try again."}
 }
+# FastAPI's answer to a request body it cannot read as the declared content type.
+UNREADABLE_BODY: dict[int | str, dict[str, object]] = {
+    400: {
+        "model": ErrorDetail,
+        "description": "The request body could not be read (not the content type declared).",
+    }
+}
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -163,10 +170,14 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX, responses=BAD_INPUT)
     # The accounts: signed in through /auth, rate-limited (serving.ratelimit), audited (serving.audit).
     for router in (auth.router, me.router, portfolios.router, admin.router):
-        app.include_router(router, prefix=API_PREFIX, responses={**BAD_INPUT, **RATE_LIMITED})
+        app.include_router(
+            router, prefix=API_PREFIX, responses={**BAD_INPUT, **UNREADABLE_BODY, **RATE_LIMITED}
+        )
     # Watchlists, screens and alerts on the accounts, and their live updates (serving.live).
     for router in (watchlists.router, personal.router, screens.router, alerts.router, alerts.hits_router):
-        app.include_router(router, prefix=API_PREFIX, responses={**BAD_INPUT, **RATE_LIMITED})
+        app.include_router(
+            router, prefix=API_PREFIX, responses={**BAD_INPUT, **UNREADABLE_BODY, **RATE_LIMITED}
+        )
     app.include_router(live.router, prefix=API_PREFIX)
     app.include_router(
         stocks.router,

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.database import WarehouseTimeout
@@ -42,11 +43,26 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     allowed = headers.get("Allow")
     if allowed is not None and "GET" in allowed.split(", "):
         # serving.http.HttpBasicsMiddleware answers HEAD wherever GET is.
         headers["Allow"] = f"{allowed}, HEAD"
     return error_response(error.status_code, str(error.detail), headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method a route answers at the request's path: Starlette's 405 names only the first route's, and a
+    resource's GET and POST (or PATCH and DELETE) are routes of their own."""
+    path = request.scope["path"]
+    methods = {
+        method
+        for route in request.app.router.routes
+        if isinstance(route, Route) and route.path_regex.match(path)
+        for method in route.methods or ()
+    }
+    return ", ".join(method for method in ("GET", "POST", "PUT", "PATCH", "DELETE") if method in methods)
 
 
 async def _database_error(request: Request, error: Exception) -> JSONResponse:

@@ -91,14 +91,14 @@ async def create_screen(body: ScreenCreate, user: CurrentUser, audit: AuditDep) 
     return ScreenPublic(**created)
 
 
-@router.get("/{screen_id}", response_model=ScreenPublic, responses=NOT_FOUND, summary="One screen")
+@router.get("/{screen_id:int}", response_model=ScreenPublic, responses=NOT_FOUND, summary="One screen")
 async def get_screen(screen_id: ScreenId, user: CurrentUser, services: ServicesDep) -> ScreenPublic:
     async with services.engine.connect() as conn:
         return ScreenPublic(**await _owned(conn, user, screen_id))
 
 
 @router.patch(
-    "/{screen_id}",
+    "/{screen_id:int}",
     response_model=ScreenPublic,
     responses={**NOT_FOUND, **NAME_TAKEN},
     summary="Change a screen",
@@ -123,7 +123,7 @@ async def update_screen(
     return ScreenPublic(**changed)
 
 
-@router.delete("/{screen_id}", status_code=204, responses=NOT_FOUND, summary="Delete a screen")
+@router.delete("/{screen_id:int}", status_code=204, responses=NOT_FOUND, summary="Delete a screen")
 async def delete_screen(screen_id: ScreenId, user: CurrentUser, audit: AuditDep) -> Response:
     """Deletes the screen with its hits."""
     async with audit.write("screen.delete", target=f"screen:{screen_id}") as write:
@@ -133,7 +133,7 @@ async def delete_screen(screen_id: ScreenId, user: CurrentUser, audit: AuditDep)
 
 
 @router.get(
-    "/{screen_id}/matches",
+    "/{screen_id:int}/matches",
     response_model=ScreenMatches,
     responses=NOT_FOUND,
     summary="Run a screen on the latest data",
@@ -165,7 +165,7 @@ async def screen_matches(
 
 
 @router.get(
-    "/{screen_id}/hits",
+    "/{screen_id:int}/hits",
     response_model=list[HitPublic],
     responses=NOT_FOUND,
     summary="What a screen found after each refresh",
