@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
-from starlette.routing import Route
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.database import WarehouseTimeout
@@ -53,16 +53,16 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method a route answers at the request's path: Starlette's 405 names only the first route's, and a
-    resource's GET and POST (or PATCH and DELETE) are routes of their own."""
-    path = request.scope["path"]
-    methods = {
+    """Every method some route answers at the request's path, as the router matches them: Starlette's 405
+    names only the first route's, and a resource's GET and POST (or PATCH and DELETE) are separate routes."""
+    return ", ".join(
         method
-        for route in request.app.router.routes
-        if isinstance(route, Route) and route.path_regex.match(path)
-        for method in route.methods or ()
-    }
-    return ", ".join(method for method in ("GET", "POST", "PUT", "PATCH", "DELETE") if method in methods)
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    )
 
 
 async def _database_error(request: Request, error: Exception) -> JSONResponse:

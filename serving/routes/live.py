@@ -40,9 +40,7 @@ class Refused(Exception):
     """The token is missing, invalid, expired or no longer valid; the message says which."""
 
 
-async def _authenticate(
-    websocket: WebSocket, services: Services, message: MutableMapping[str, Any]
-) -> tuple[int, float]:
+async def _authenticate(services: Services, message: MutableMapping[str, Any]) -> tuple[int, float]:
     """(user id, expiry as a Unix time) of the token an `auth` message carries."""
     text = message.get("text")
     if not isinstance(text, str) or len(text) > MAX_MESSAGE_CHARS:
@@ -98,7 +96,7 @@ async def live_updates(websocket: WebSocket) -> None:
     if first["type"] == "websocket.disconnect":
         return
     try:
-        user_id, expires_at = await _authenticate(websocket, services, first)
+        user_id, expires_at = await _authenticate(services, first)
     except Refused as refused:
         await _refuse(websocket, str(refused))
         return
@@ -128,13 +126,12 @@ async def live_updates(websocket: WebSocket) -> None:
                 continue
             if message["type"] == "websocket.disconnect":
                 return
-            expires_at = await _renewed(websocket, services, message, user_id, expires_at)
+            expires_at = await _renewed(services, message, user_id, expires_at)
     finally:
         hub.remove(user_id, websocket)
 
 
 async def _renewed(
-    websocket: WebSocket,
     services: Services,
     message: MutableMapping[str, Any],
     user_id: int,
@@ -145,7 +142,7 @@ async def _renewed(
     if not isinstance(text, str) or '"auth"' not in text:
         return expires_at
     try:
-        renewed_user, renewed_expiry = await _authenticate(websocket, services, message)
+        renewed_user, renewed_expiry = await _authenticate(services, message)
     except Refused:
         return expires_at
     return max(expires_at, renewed_expiry) if renewed_user == user_id else expires_at

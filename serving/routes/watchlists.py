@@ -34,9 +34,11 @@ WatchedSymbol = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="Ticker 
 
 
 def known_symbols(services: Services, symbols: list[str]) -> list[str]:
-    """`symbols` de-duplicated in order; 422 naming those the warehouse does not know."""
+    """`symbols` upper-cased and de-duplicated in order; 422 naming those the warehouse does not know."""
     state = services.state.current
-    known = state.symbol_sources if state is not None else {}
+    if state is None:
+        raise HTTPException(503, "the warehouse cannot be reached: the symbols cannot be checked")
+    known = state.symbol_sources
     unique = list(dict.fromkeys(symbol.upper() for symbol in symbols))
     unknown = [symbol for symbol in unique if symbol not in known]
     if unknown:

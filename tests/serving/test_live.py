@@ -5,6 +5,7 @@ on two apps (two workers) sharing the channels."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from orchestration.resources import ApiCacheResource, WarehouseResource
 from serving.app import create_app
 from serving.auth import User, issue_access_token
 from serving.routes import live
-from stockyard.live import refreshed_message
+from stockyard.live import publish, refreshed_message
 from tests.serving.support import V1, Warehouse, api_settings, new_account
 
 WS = f"{V1}/ws"
@@ -106,8 +107,8 @@ def test_the_websocket_refuses_what_is_not_a_valid_token(
     } <= reasons
 
 
-def test_the_websocket_closes_when_the_token_expires(
-    accounts_client: TestClient, api_warehouse: Warehouse
+def test_the_websocket_closes_when_the_token_expires_unless_renewed(
+    accounts_client: TestClient, api_warehouse: Warehouse, redis_url: str
 ) -> None:
     client = accounts_client
     settings = client.app.state.settings  # type: ignore[attr-defined]
@@ -122,6 +123,19 @@ def test_the_websocket_closes_when_the_token_expires(
         code, reason = _closed(ws)
     assert code == live.REFUSED and "expired" in reason
     assert datetime.now(UTC).timestamp() >= ready["expires_at"]
+
+    # A newer token of the same user, sent before the expiry, keeps the connection open past it.
+    renewal = issue_access_token(settings, _user(api_warehouse, user_id))
+    token = issue_access_token(
+        settings, _user(api_warehouse, user_id), now=datetime.now(UTC) - lifetime + timedelta(seconds=2)
+    )
+    with client.websocket_connect(WS) as ws:
+        assert _connect(ws, token)["type"] == "ready"
+        ws.send_text(json.dumps({"type": "auth", "token": renewal}))
+        time.sleep(3)
+        message = refreshed_message(api_warehouse.latest_date, model_version="renewed")
+        publish(redis_url, to_all=[message], cache_prefix=settings.cache_prefix)
+        assert ws.receive_json() == message
 
 
 def _firing_alerts(warehouse: Warehouse) -> tuple[dict[str, Any], dict[str, Any]]:
