@@ -18,6 +18,7 @@ from ml.tracking import CHAMPION, version_with_alias
 from orchestration.definitions import build_definitions
 from orchestration.ml.assets import MODEL_EVALUATION, MODEL_PROMOTION, promotion_check_name
 from orchestration.partitions import trading_day_partitions
+from orchestration.products.alerts import ALERT_HITS
 from orchestration.products.assets import (
     BACKTEST,
     FORECASTS,
@@ -150,13 +151,15 @@ def test_products_come_after_the_champions_in_the_definitions() -> None:
         in defs.resolve_asset_graph().asset_check_keys
     )
 
-    # After the ML stage: the unpartitioned products with the models, then the days, then signal health.
+    # After the ML stage: the unpartitioned products with the models, then the days, then what follows them.
     stages = plan_stages("*")
     ml_stage = next(index for index, stage in enumerate(stages) if "model_promotion" in stage.asset_keys)
     assert {"model_versions", "forecasts", "backtest"} <= set(stages[ml_stage].asset_keys)
     assert stages[ml_stage + 1].asset_keys == ["recommendations"]
     assert stages[ml_stage + 1].partition_range is not None
-    assert stages[ml_stage + 2].asset_keys == ["signal_health"]
+    # The day's screens and alerts run once the recommendations are made (orchestration.products.alerts).
+    assert stages[ml_stage + 2].asset_keys == ["alert_hits", "signal_health"]
+    assert set(graph.get(ALERT_HITS).parent_keys) == {RECOMMENDATIONS}
 
 
 def test_recommendations_are_complete_and_consistent(
