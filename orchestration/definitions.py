@@ -15,6 +15,7 @@ from orchestration.ingestion.assets import build_price_assets, stock_universe
 from orchestration.jobs import build_jobs
 from orchestration.ml.assets import build_ml_assets
 from orchestration.partitions import trading_day_partitions
+from orchestration.products.alerts import alert_hits
 from orchestration.products.assets import RECOMMENDATIONS, build_product_assets
 from orchestration.quality.checks import build_quality_checks, build_recommendation_check
 from orchestration.resources import ApiCacheResource, MarketDataResource, MLflowResource, WarehouseResource
@@ -55,6 +56,7 @@ def build_definitions(ml: MLSettings | None = None) -> dg.Definitions:
                 other_models,
                 *ml_assets,
                 *product_assets,
+                alert_hits,
             ]
         ),
         asset_checks=[

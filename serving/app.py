@@ -22,21 +22,27 @@ from serving.deps import API_PREFIX, Services
 from serving.docs import add_docs
 from serving.errors import UnexpectedErrorMiddleware, install_error_handlers
 from serving.http import HttpBasicsMiddleware
+from serving.live import LiveHub
 from serving.metrics import exposition
 from serving.observability import REQUEST_ID_HEADER, RequestContextMiddleware
 from serving.ratelimit import RateLimiter
 from serving.routes import (
     admin,
+    alerts,
     analysis,
     auth,
     health,
+    live,
     me,
     models,
+    personal,
     portfolios,
     prices,
     recommendations,
+    screens,
     sectors,
     stocks,
+    watchlists,
 )
 from serving.schemas import ErrorDetail
 from serving.settings import ApiSettings, get_api_settings
@@ -117,10 +123,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout_seconds=settings.redis_timeout_seconds,
     )
     app.state.services = Services(settings=settings, engine=engine, cache=cache, state=state, limiter=limiter)
+    app.state.live_hub = LiveHub(redis_url=settings.redis_url, cache_prefix=settings.cache_prefix)
+    await app.state.live_hub.start()
     try:
         yield
     finally:
         # uvicorn has stopped accepting and drained the requests in flight by now.
+        await app.state.live_hub.stop()
         await state.stop()
         await settle_abandoned(settings.graceful_shutdown_seconds)
         await cache.close()
@@ -158,6 +167,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # The accounts: signed in through /auth, rate-limited (serving.ratelimit), audited (serving.audit).
     for router in (auth.router, me.router, portfolios.router, admin.router):
         app.include_router(router, prefix=API_PREFIX, responses={**BAD_INPUT, **ACCOUNT_ANSWERS})
+    # Watchlists, screens and alerts on the accounts, and their live updates (serving.live).
+    for router in (watchlists.router, personal.router, screens.router, alerts.router, alerts.hits_router):
+        app.include_router(router, prefix=API_PREFIX, responses={**BAD_INPUT, **ACCOUNT_ANSWERS})
+    app.include_router(live.router, prefix=API_PREFIX)
     app.include_router(
         stocks.router,
         responses=BAD_INPUT,

@@ -9,7 +9,6 @@ the request context, answers them instead.
 from __future__ import annotations
 
 import logging
-import re
 
 import structlog
 from fastapi import FastAPI, Request
@@ -18,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.database import WarehouseTimeout
@@ -44,10 +44,7 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     headers = dict(error.headers or {})
     if error.status_code == 405:
-        # Starlette names the methods of one route of the path; a path has a route per method.
-        methods = _documented_methods(request)
-        if methods:
-            headers["Allow"] = ", ".join(methods)
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     allowed = headers.get("Allow")
     if allowed is not None and "GET" in allowed.split(", "):
         # serving.http.HttpBasicsMiddleware answers HEAD wherever GET is.
@@ -55,19 +52,17 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     return error_response(error.status_code, str(error.detail), headers)
 
 
-def _documented_methods(request: Request) -> list[str]:
-    """The methods the OpenAPI document lists for the request's path: of the most literal template matching
-    it, as routing prefers `.../transactions/import` to `.../transactions/{transaction_id:int}`."""
-    path = request.url.path
-    matching = [
-        (template.count("{"), operations)
-        for template, operations in request.app.openapi()["paths"].items()
-        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path)
-    ]
-    if not matching:
-        return []
-    _, operations = min(matching, key=lambda found: found[0])
-    return sorted(method.upper() for method in operations)
+def _allowed_methods(request: Request) -> str:
+    """Every method some route answers at the request's path, as the router matches them: Starlette's 405
+    names only the first route's, and a resource's GET and POST (or PATCH and DELETE) are separate routes."""
+    return ", ".join(
+        method
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    )
 
 
 async def _database_error(request: Request, error: Exception) -> JSONResponse:

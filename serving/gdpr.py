@@ -19,12 +19,17 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stockyard.db.catalogue import (
+    alerts,
     audit_log,
+    hits,
     portfolios,
     refresh_tokens,
+    screens,
     symbol_overrides,
     transactions,
     users,
+    watchlist_items,
+    watchlists,
 )
 
 
@@ -80,6 +85,29 @@ register(
         .order_by(symbol_overrides.c.symbol)
     ),
 )
+register(
+    "watchlists",
+    lambda user_id: (
+        select(watchlists).where(watchlists.c.user_id == user_id).order_by(watchlists.c.watchlist_id)
+    ),
+)
+register(
+    "watchlist_items",
+    lambda user_id: (
+        select(watchlist_items)
+        .join(watchlists, watchlists.c.watchlist_id == watchlist_items.c.watchlist_id)
+        .where(watchlists.c.user_id == user_id)
+        .order_by(watchlist_items.c.watchlist_id, watchlist_items.c.added_at)
+    ),
+)
+register(
+    "screens",
+    lambda user_id: select(screens).where(screens.c.user_id == user_id).order_by(screens.c.screen_id),
+)
+register(
+    "alerts", lambda user_id: select(alerts).where(alerts.c.user_id == user_id).order_by(alerts.c.alert_id)
+)
+register("hits", lambda user_id: select(hits).where(hits.c.user_id == user_id).order_by(hits.c.hit_id))
 register(
     "audit_log",
     lambda user_id: select(audit_log).where(audit_log.c.user_id == user_id).order_by(audit_log.c.audit_id),

@@ -2,12 +2,13 @@
 
 The role reads the marts and the products, tables that dbt and the product assets create later included
 (default privileges of the warehouse's owner, who creates them). It writes only the accounts of the app
-schema (users, their tokens, portfolios and transactions, the admins' tracked symbols), may only add to and
-read the audit log (never update or delete it: erasing a user pseudonymizes its entries through the owner's
-function app.pseudonymize_audit_log), and cannot create anything nor read the raw, staging and intermediate
-layers. Its sessions are read-only by default, so a market-data request cannot write even by mistake; the
-account routes open their transactions read-write. They have a statement timeout, whatever client connects as
-it.
+schema (users, their tokens, portfolios and transactions, the admins' tracked symbols, watchlists, screens
+and alerts), reads the hits the alert_hits asset writes and the ops records of failed runs, may only add to
+and read the audit log (never update or delete it: erasing a user pseudonymizes its entries through the
+owner's function app.pseudonymize_audit_log), and cannot create anything nor read the raw, staging and
+intermediate layers. Its sessions are read-only by default, so a market-data request cannot write even by
+mistake; the account routes open their transactions read-write. They have a statement timeout, whatever
+client connects as it.
 
 Roles belong to the whole server, and several warehouses on one server (parallel tests) may set theirs up at
 once: every step is idempotent, and the whole set-up runs under one server-wide lock, taken in the
@@ -24,20 +25,37 @@ from sqlalchemy import Table
 
 from stockyard.db.catalogue import (
     APP_SCHEMA,
+    alerts,
     audit_log,
+    hits,
     portfolios,
     refresh_tokens,
+    screens,
     symbol_overrides,
     transactions,
     users,
+    watchlist_items,
+    watchlists,
 )
 
 API_ROLE = "stockyard_api"
 # The schemas the API reads, and all it may read: ops for the admins' view of failed runs.
 API_SCHEMAS = ("marts", "products", "ops")
 # The app tables the API changes as it likes, and the one it only appends to.
-API_WRITTEN_TABLES = (users, refresh_tokens, portfolios, transactions, symbol_overrides)
+API_WRITTEN_TABLES = (
+    users,
+    refresh_tokens,
+    portfolios,
+    transactions,
+    symbol_overrides,
+    watchlists,
+    watchlist_items,
+    screens,
+    alerts,
+)
 API_APPENDED_TABLES = (audit_log,)
+# The hits the alert_hits asset (the warehouse's owner) writes: the API only shows them.
+API_READ_TABLES = (hits,)
 PSEUDONYMIZE_AUDIT_LOG = f"{APP_SCHEMA}.pseudonymize_audit_log(bigint)"
 
 
@@ -122,6 +140,7 @@ def _grant_app(conn: psycopg.Connection, role: str) -> None:
         sql.SQL("revoke update, delete, truncate on {} from {}").format(tables(*API_APPENDED_TABLES), grantee)
     )
     conn.execute(sql.SQL("grant select, insert on {} to {}").format(tables(*API_APPENDED_TABLES), grantee))
+    conn.execute(sql.SQL("grant select on {} to {}").format(tables(*API_READ_TABLES), grantee))
     conn.execute(
         sql.SQL("grant usage on all sequences in schema {} to {}").format(sql.Identifier(APP_SCHEMA), grantee)
     )

@@ -520,6 +520,108 @@ symbol_overrides = Table(
 )
 
 
+# --- app: watchlists, saved screens and alerts, and the hits their evaluation found (stockyard.screens) -----
+
+ALERT_KINDS = ("price_above", "price_below", "enters_top")
+
+watchlists = Table(
+    "watchlists",
+    metadata,
+    Column("watchlist_id", BigInteger, primary_key=True),
+    user_reference(),
+    Column("name", Text, nullable=False),
+    created_at(),
+    UniqueConstraint("user_id", "name", name="watchlists_user_id_name_key"),
+    schema=APP_SCHEMA,
+)
+
+watchlist_items = Table(
+    "watchlist_items",
+    metadata,
+    Column(
+        "watchlist_id",
+        BigInteger,
+        ForeignKey(watchlists.c.watchlist_id, ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("symbol", Text, primary_key=True),
+    Column("added_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema=APP_SCHEMA,
+)
+
+screens = Table(
+    "screens",
+    metadata,
+    Column("screen_id", BigInteger, primary_key=True),
+    user_reference(),
+    Column("name", Text, nullable=False),
+    Column(
+        "conditions",
+        JSONB,
+        nullable=False,
+        comment='[{"field": "rsi_14", "op": "<", "value": 30}, ...], all of which a symbol meets; validated '
+        "against the known fields and operators (stockyard.screens) before it is stored.",
+    ),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    created_at(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("user_id", "name", name="screens_user_id_name_key"),
+    schema=APP_SCHEMA,
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", BigInteger, primary_key=True),
+    user_reference(),
+    Column(
+        "kind",
+        Text,
+        CheckConstraint(one_of("kind", ALERT_KINDS), name="alerts_kind_check"),
+        nullable=False,
+    ),
+    Column("symbol", Text, nullable=False),
+    Column("level", Double, comment="The close a price alert watches for crossing."),
+    Column("top_n", Integer, comment="The rank an enters_top alert watches for the symbol entering."),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    created_at(),
+    CheckConstraint(
+        "(kind in ('price_above', 'price_below') and level > 0 and top_n is null)"
+        " or (kind = 'enters_top' and top_n >= 1 and level is null)",
+        name="alerts_shape_check",
+    ),
+    Index("alerts_user_id_idx", "user_id"),
+    schema=APP_SCHEMA,
+)
+
+hits = Table(
+    "hits",
+    metadata,
+    Column("hit_id", BigInteger, primary_key=True),
+    user_reference(),
+    Column("screen_id", BigInteger, ForeignKey(screens.c.screen_id, ondelete="CASCADE")),
+    Column("alert_id", BigInteger, ForeignKey(alerts.c.alert_id, ondelete="CASCADE")),
+    Column("data_date", Date, nullable=False),
+    Column("symbol", Text, nullable=False),
+    Column("detail", JSONB, nullable=False, comment="The values that met the screen or set off the alert."),
+    created_at(),
+    CheckConstraint("(screen_id is null) <> (alert_id is null)", name="hits_source_check"),
+    # Evaluating a data date again finds the same hits: stored (and pushed) once.
+    UniqueConstraint(
+        "screen_id",
+        "alert_id",
+        "data_date",
+        "symbol",
+        name="hits_screen_id_alert_id_data_date_symbol_key",
+        postgresql_nulls_not_distinct=True,
+    ),
+    Index("hits_user_id_idx", "user_id", "hit_id"),
+    comment="What a screen or an alert of a user found on a data date; written by the alert_hits asset, "
+    "pushed to its owner over the websocket.",
+    schema=APP_SCHEMA,
+)
+
+
 def written_columns(
     table: Table, *, leaving: tuple[str, ...] = ("loaded_at", "created_at")
 ) -> tuple[str, ...]:

@@ -21,7 +21,6 @@ from orchestration.ml.assets import (
 )
 from orchestration.partitions import trading_day_partitions
 from orchestration.quality.checks import FEATURE_CHECK, build_feature_check
-from orchestration.stages import plan_stages
 from tests.orchestration.support import (
     FAMILIES,
     FEATURES,
@@ -57,23 +56,6 @@ def test_definitions_put_the_ml_assets_behind_the_marts() -> None:
     assert defs.executor is MULTIPROCESS_EXECUTOR
     assert {defs.get_assets_def(key_of(family=f)).op.tags[TRAINING_TAG] for f in FAMILIES} == set(FAMILIES)
     dg.Definitions.validate_loadable(defs)
-
-
-def test_ml_assets_run_after_every_other_stage() -> None:
-    ml_keys = {
-        "training_dataset",
-        "xgboost_model",
-        "lstm_model",
-        "prophet_model",
-        "model_evaluation",
-        "model_promotion",
-    }
-    stages = plan_stages("*")
-    (ml_stage,) = [index for index, stage in enumerate(stages) if ml_keys & set(stage.asset_keys)]
-    assert ml_keys <= set(stages[ml_stage].asset_keys) and stages[ml_stage].partition_range is None
-    # Only what the champions make comes after them.
-    later = {key for stage in stages[ml_stage + 1 :] for key in stage.asset_keys}
-    assert later <= {"recommendations", "signal_health"}
 
 
 def test_dataset_metadata_describes_what_is_trained_on(

@@ -19,6 +19,7 @@ from orchestration.definitions import build_definitions
 from orchestration.jobs import DAILY_REFRESH, FULL_BUILD, RETRAIN
 from orchestration.ml.assets import MODEL_EVALUATION, MODEL_PROMOTION, promotion_check_name
 from orchestration.partitions import trading_day_partitions
+from orchestration.products.alerts import ALERT_HITS
 from orchestration.products.assets import (
     BACKTEST,
     FORECASTS,
@@ -157,6 +158,8 @@ def test_products_come_after_the_champions_in_the_definitions() -> None:
     assert {RECOMMENDATIONS, SIGNAL_HEALTH} <= daily and not daily & {MODEL_PROMOTION, MODEL_VERSIONS}
     assert {MODEL_PROMOTION, MODEL_VERSIONS, FORECASTS, BACKTEST} <= retrain
     assert not retrain & {RECOMMENDATIONS, SIGNAL_HEALTH}
+    # The day's screens and alerts run once the recommendations are made (orchestration.products.alerts).
+    assert ALERT_HITS in daily and set(graph.get(ALERT_HITS).parent_keys) == {RECOMMENDATIONS}
     full = defs.resolve_job_def(FULL_BUILD).asset_layer.executable_asset_keys
     assert set(PRODUCT_KEYS) <= full
     # In a run of any of them a lost promotion gate holds nothing back.
