@@ -59,10 +59,16 @@ BAD_INPUT: dict[int | str, dict[str, object]] = {
 }
 
 
+BODY_UNREADABLE: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorDetail, "description": "The body cannot be parsed."}
+}
+RATE_LIMITED: dict[int | str, dict[str, object]] = {
+    429: {"model": ErrorDetail, "description": "Too many requests; `Retry-After` says when to try again."}
+}
 ACCOUNT_ANSWERS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorDetail, "description": "The body cannot be parsed."},
+    **BODY_UNREADABLE,
     401: {"model": ErrorDetail, "description": "Not signed in, or a token that is invalid or outdated."},
-    429: {"model": ErrorDetail, "description": "Too many requests; `Retry-After` says when to try again."},
+    **RATE_LIMITED,
 }
 
 
@@ -168,8 +174,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     for router in (auth.router, me.router, portfolios.router, admin.router):
         app.include_router(router, prefix=API_PREFIX, responses={**BAD_INPUT, **ACCOUNT_ANSWERS})
     # Watchlists, screens and alerts on the accounts, and their live updates (serving.live).
+    # Their routes document their own 401 (the fields a screen may use need no account).
     for router in (watchlists.router, personal.router, screens.router, alerts.router, alerts.hits_router):
-        app.include_router(router, prefix=API_PREFIX, responses={**BAD_INPUT, **ACCOUNT_ANSWERS})
+        app.include_router(
+            router, prefix=API_PREFIX, responses={**BAD_INPUT, **BODY_UNREADABLE, **RATE_LIMITED}
+        )
     app.include_router(live.router, prefix=API_PREFIX)
     app.include_router(
         stocks.router,

@@ -181,6 +181,9 @@ def test_another_users_portfolio_answers_404_and_stays_unchanged(
     assert len(accounts_client.get(f"{base}/transactions", headers=owner).json()) == 1
 
 
+WATCHLIST_TABLES = ("watchlists", "watchlist_items", "screens", "alerts", "hits")
+
+
 def _rows_referencing(conn: psycopg.Connection, user_id: int, email: str) -> dict[str, int]:
     """Rows of every app table that name the user, by id or by email."""
     found = {}
@@ -227,9 +230,12 @@ def test_gdpr_export_holds_every_row_and_erasure_leaves_none(
         "app.audit_log": len(data["audit_log"]) + 1,
         # Only an admin's (tests/serving/test_accounts.py changes some).
         "app.symbol_overrides": len(data["symbol_overrides"]),
+        # Made by tests/serving/test_watchlists.py, which exports and erases them too.
+        **{f"app.{name}": len(data[name]) for name in WATCHLIST_TABLES},
     }
     assert held == exported_counts
-    assert all(count for table, count in held.items() if table != "app.symbol_overrides")
+    not_made_here = {"app.symbol_overrides", *(f"app.{name}" for name in WATCHLIST_TABLES)}
+    assert all(count for table, count in held.items() if table not in not_made_here)
     assert "password_hash" not in data["user"][0]
 
     assert accounts_client.delete(f"{V1}/me", headers=headers).status_code == 204

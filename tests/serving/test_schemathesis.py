@@ -42,9 +42,15 @@ RULES_BETWEEN_PARAMETERS = (
 TRANSACTIONS = "/api/v1/portfolios/{portfolio_id}/transactions"
 # Rules of one operation a schema cannot state either, which only the warehouse or the clock know: each a 422
 # saying so. A broker's CSV file is one string to the schema, whatever its lines hold.
+SCREEN_FIELDS = "unknown field"  # the features the warehouse's marts hold (GET /api/v1/screens/fields)
 RULES_OF_AN_OPERATION = {
     ("POST", TRANSACTIONS): ("unknown symbol", "after today"),
     ("POST", f"{TRANSACTIONS}/import"): ("line ", "the file "),
+    ("POST", "/api/v1/watchlists"): ("unknown symbol",),
+    ("POST", "/api/v1/screens"): (SCREEN_FIELDS,),
+    ("PATCH", "/api/v1/screens/{screen_id}"): (SCREEN_FIELDS,),
+    # Which of level and top_n an alert takes follows its kind.
+    ("POST", "/api/v1/alerts"): ("alert takes", "unknown symbol"),
 }
 # The one operation that depends on a service the run has no copy of (the Dagster webserver): its documented
 # 503 says that service is down, not that the API broke.
