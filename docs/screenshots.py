@@ -43,6 +43,8 @@ def dagster_shots(base: str) -> list[Shot]:
         Shot("dagster-ml", f"{groups}/ml"),
         Shot("dagster-asset-checks", f"{base}/assets/fct_stock_features?view=checks"),
         Shot("dagster-model-evaluation", f"{base}/assets/model_evaluation"),
+        # The schedules and sensors: a short list, so a short window rather than a page of white.
+        Shot("dagster-automation", f"{base}/automation", height=500),
     ]
 
 
