@@ -8,6 +8,7 @@ Dagster.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import httpx
@@ -35,6 +36,7 @@ from serving.repositories import accounts, symbol_overrides
 from serving.routes.me import public
 from serving.schemas import ErrorDetail
 from stockyard.api_cache import CacheNamespace, purge_api_cache
+from stockyard.calendar import latest_closed_session
 from stockyard.db.catalogue import audit_log, run_failures
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(limit_by_ip)])
@@ -47,10 +49,19 @@ UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 # restart's worth.
 ORCHESTRATOR_RETRY_AFTER_SECONDS = 30
 
-# Launches a job of the code location's only repository; the answer's __typename says how it went.
+# The code location (workspace.yaml's location_name) and its one repository, whose job the refresh launches.
+DAGSTER_LOCATION = "stockyard"
+DAGSTER_REPOSITORY = "__repository__"
+# Launches a partition of a job; the answer's __typename says how it went.
 LAUNCH_RUN = """
-mutation LaunchRun($job: String!) {
-  launchPipelineExecution(executionParams: {selector: {jobName: $job}, runConfigData: {}}) {
+mutation LaunchRun($location: String!, $repository: String!, $job: String!, $partition: String!) {
+  launchPipelineExecution(
+    executionParams: {
+      selector: {repositoryLocationName: $location, repositoryName: $repository, jobName: $job}
+      runConfigData: {}
+      executionMetadata: {tags: [{key: "dagster/partition", value: $partition}]}
+    }
+  ) {
     __typename
     ... on LaunchRunSuccess { run { runId } }
     ... on PythonError { message }
@@ -272,9 +283,17 @@ async def purge_cache(
 async def launch_refresh(admin: AdminUser, services: ServicesDep, audit: AuditDep) -> RefreshLaunched:
     settings = services.settings
     job = settings.refresh_job
+    # The trading day that closed last: the partition a schedule's tick would ask for now.
+    partition = latest_closed_session(datetime.now(UTC)).isoformat()
+    variables = {
+        "location": DAGSTER_LOCATION,
+        "repository": DAGSTER_REPOSITORY,
+        "job": job,
+        "partition": partition,
+    }
     try:
         async with httpx.AsyncClient(base_url=settings.dagster_webserver_url, timeout=10) as client:
-            answer = await client.post("/graphql", json={"query": LAUNCH_RUN, "variables": {"job": job}})
+            answer = await client.post("/graphql", json={"query": LAUNCH_RUN, "variables": variables})
     except httpx.TransportError as error:
         # Not running, restarting or hung: a dependency down, not a fault of this request or of the API.
         await audit.record("admin.refresh", result="failed", detail={"job": job, "reason": str(error)})
@@ -297,5 +316,7 @@ async def launch_refresh(admin: AdminUser, services: ServicesDep, audit: AuditDe
         await audit.record("admin.refresh", result="failed", detail={"job": job, "reason": reason})
         raise HTTPException(502, f"Dagster did not launch {job}: {reason}")
     run_id = str(launched["run"]["runId"])
-    await audit.record("admin.refresh", result="success", target=f"run:{run_id}", detail={"job": job})
+    await audit.record(
+        "admin.refresh", result="success", target=f"run:{run_id}", detail={"job": job, "partition": partition}
+    )
     return RefreshLaunched(run_id=run_id, job=job)
