@@ -1,6 +1,6 @@
 """The admin's refresh (serving/routes/admin.py) launches the daily job through Dagster's GraphQL API, which
-the API reaches over HTTP without importing Dagster: its mutation must be one Dagster's schema accepts, for the
-job, code location and repository this project defines."""
+the API reaches over HTTP without importing Dagster: its mutation must be one Dagster's schema accepts, for
+the job, code location and repository this project defines."""
 
 from __future__ import annotations
 
