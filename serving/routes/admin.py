@@ -197,17 +197,7 @@ async def audit_entries(
 async def failed_runs(
     admin: AdminUser, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[FailedRun]:
-    statement = (
-        select(
-            run_failures.c.run_id,
-            run_failures.c.job_name,
-            run_failures.c.failed_at,
-            run_failures.c.error,
-            run_failures.c.step_keys,
-        )
-        .order_by(run_failures.c.failed_at.desc())
-        .limit(limit)
-    )
+    statement = select(run_failures).order_by(run_failures.c.failed_at.desc()).limit(limit)
     async with services.engine.connect() as conn:
         return [FailedRun(**row) for row in (await conn.execute(statement)).mappings()]
 
