@@ -1,7 +1,8 @@
-"""Operations: metrics, request ids in JSON logs, GZip."""
+"""Operations: metrics, request ids in JSON logs, GZip, the collector's pauses."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -70,3 +71,8 @@ def test_gzip(client: TestClient) -> None:
     assert again.headers["X-Cache"] == plain.headers["X-Cache"] == "hit-memory"
     assert again.headers["Content-Encoding"] == "gzip" and "Content-Encoding" not in plain.headers
     assert again.json() == plain.json() == response.json()
+
+
+def test_a_started_worker_keeps_its_long_lived_objects_out_of_the_collector(client: TestClient) -> None:
+    # Full collections over the worker's modules and schemas were the API's worst tail latency (bench/api).
+    assert gc.get_freeze_count() > 10_000
