@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 from cli.main import api_beside
 from cli.services import port_open
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
+from ml.tracking import PARENT_RUN_TAG
 from serving.settings import get_api_settings
 from stockyard.endpoints import sibling_database_url
 from tests.support import throwaway_database, wait_until_ready
@@ -37,6 +38,7 @@ SMALL_TRAINING = {
     "STOCKYARD_ML_PROPHET_HISTORY_DAYS": "100",
     "STOCKYARD_ML_PROPHET_MIN_HISTORY_DAYS": "30",
     "STOCKYARD_ML_THREADS": "1",
+    "STOCKYARD_ML_SEEDS": "[7]",
 }
 
 
@@ -126,7 +128,10 @@ def test_materialize_builds_the_whole_graph_through_the_dagster_instance(graph: 
     for family in ("xgboost", "lstm", "prophet"):
         experiment = client.get_experiment_by_name(f"stockyard-{family}")
         assert experiment is not None
-        (run_,) = client.search_runs([experiment.experiment_id])
+        # The family's run; its seed's run is nested under it.
+        runs = client.search_runs([experiment.experiment_id])
+        (run_,) = [run for run in runs if PARENT_RUN_TAG not in run.data.tags]
+        assert len(runs) == 2
         expected = set(CROSS_SECTIONAL_METRICS) | (set(FORECAST_METRICS) if family == "prophet" else set())
         assert expected <= set(run_.data.metrics)
         if family == "xgboost":
