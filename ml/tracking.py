@@ -131,6 +131,16 @@ def runs_url(config: TrackingConfig, experiment_id: str) -> str:
     return f"{config.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING_PAGE}&{view}"
 
 
+def family_runs_urls(client: MlflowClient, config: TrackingConfig) -> dict[str, str]:
+    """The runs table (`runs_url`) of each experiment in the store that has the view, by experiment name."""
+    view_tag = SHARED_VIEW_TAG_PREFIX + RUNS_VIEW_KEY
+    experiments = client.search_experiments(filter_string=f"tags.`{view_tag}` LIKE '%'")
+    return {
+        experiment.name: runs_url(config, str(experiment.experiment_id))
+        for experiment in sorted(experiments, key=lambda experiment: experiment.name)
+    }
+
+
 def run_tags(
     *, family: str, dataset: Dataset, evaluation_window: DateWindow, dagster_run_id: str | None
 ) -> dict[str, str]:

@@ -296,6 +296,12 @@ def test_mlflow_command_serves_the_ui_on_the_tracking_store(graph: GraphRun) -> 
     names = {experiment["name"] for experiment in experiments.json()["experiments"]}
     assert {"stockyard-xgboost", "stockyard-lstm", "stockyard-prophet"} <= names, "the graph's runs show"
     assert f"MLflow UI on http://127.0.0.1:{port}" in output
+    # Each family's runs table, on the UI's model-training side, in the project's view.
+    xgboost = next(e for e in experiments.json()["experiments"] if e["name"] == "stockyard-xgboost")
+    assert (
+        f"stockyard-xgboost: http://127.0.0.1:{port}/#/experiments/{xgboost['experiment_id']}/runs"
+        "?workflowType=machine_learning&viewStateShareKey=stockyard-runs"
+    ) in output
 
 
 def test_materialize_rejects_a_bad_date(cli_env: dict[str, str]) -> None:

@@ -17,6 +17,7 @@ from ml.tracking import (
     configure_tracking,
     ensure_experiment,
     ensure_tracking_database,
+    family_runs_urls,
     run_url,
     runs_url,
     share_runs_view,
@@ -90,6 +91,8 @@ def test_experiments_are_typed_as_model_training_and_linked_to_their_runs(tracki
     assert columns[0] == "metrics.`long_short_sharpe`" and columns.count(columns[0]) == 1
     assert view["searchFilter"] == "tags.seeds LIKE '%'"
     assert "metrics.`rank_ic`" in columns and "tags.`promotion.decision`" in columns
+    # The command line lists the experiments that have the view.
+    assert family_runs_urls(client, tracking)["stockyard-ui-check"] == runs_url(tracking, experiment_id)
     assert run_url(tracking, experiment_id, "abc").endswith(
         f"/#/experiments/{experiment_id}/runs/abc?workflowType=machine_learning"
     )
