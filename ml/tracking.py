@@ -38,7 +38,7 @@ MODEL_TRAINING_PAGE = "workflowType=machine_learning"
 RUNS_VIEW_KEY = "stockyard-runs"
 SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 # The tags of a family's run: the seeds it chose from, the one it registered (a seed's run has the latter)
-# and the version registered.
+# and the version of the registered model it made.
 SEEDS_TAG = "seeds"
 SEED_TAG = "seed"
 MODEL_VERSION_TAG = "model_version"

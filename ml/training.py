@@ -336,7 +336,7 @@ def register_training(
             mlflow.log_artifacts(mlflow.artifacts.download_artifacts(run_id=chosen.run_id, dst_path=scratch))
         mlflow.log_dict(_selection(seed_runs, chosen, rule), SELECTION_ARTIFACT)
         version = _register(client, model_name, chosen, run.info.run_id)
-        mlflow.set_tag(MODEL_VERSION_TAG, f"{model_name} v{version}")
+        mlflow.set_tag(MODEL_VERSION_TAG, version)
         client.set_registered_model_alias(model_name, CHALLENGER, version)
         decision = _promotion(
             client,

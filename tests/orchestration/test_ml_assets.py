@@ -249,6 +249,7 @@ def test_two_seeds_register_one_version_made_from_the_best_of_them(
         # One version: the chosen seed's model, attributed to the family's run (whose artifacts it reads).
         (version,) = client.search_model_versions("name = 'stockyard-xgboost'")
         assert version.run_id == family_run.info.run_id
+        assert family_run.data.tags["model_version"] == "1"
         model_id = version.source.removeprefix("models:/")
         assert client.get_logged_model(model_id).source_run_id == chosen.info.run_id
         artifacts = {item.path for item in client.list_artifacts(family_run.info.run_id)}
