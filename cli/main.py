@@ -249,8 +249,9 @@ def _serve_mlflow(port: int | None) -> None:
     if tracking.is_remote:
         typer.echo(f"MLflow tracking server {tracking.tracking_uri} serves its own UI: open it")
         raise typer.Exit(0)
-    typer.echo(f"MLflow UI on {tracking.ui_url}")
-    raise typer.Exit(processes.run(_mlflow_ui_command(tracking, ml), env=env, cwd=PROJECT_ROOT))
+    command = _mlflow_ui_command(tracking, ml)
+    _echo_mlflow_ui(tracking)
+    raise typer.Exit(processes.run(command, env=env, cwd=PROJECT_ROOT))
 
 
 def _mlflow_ui_command(tracking: TrackingConfig, ml: MLSettings) -> list[str]:
@@ -269,12 +270,29 @@ def _mlflow_ui_beside(env: dict[str, str]) -> Iterator[None]:
     ml = get_ml_settings()
     tracking = TrackingConfig.from_settings(ml=ml)
     if tracking.is_remote or port_open(ml.ui_port):
-        typer.echo(f"MLflow UI on {tracking.ui_url}")
+        _echo_mlflow_ui(tracking)
         yield
         return
-    with processes.running(_mlflow_ui_command(tracking, ml), env=env, cwd=PROJECT_ROOT):
-        typer.echo(f"MLflow UI on {tracking.ui_url}")
+    command = _mlflow_ui_command(tracking, ml)
+    # Before the server starts: on a new store, the client and the server would both create MLflow's tables.
+    _echo_mlflow_ui(tracking)
+    with processes.running(command, env=env, cwd=PROJECT_ROOT):
         yield
+
+
+def _echo_mlflow_ui(tracking: TrackingConfig) -> None:
+    """Where the MLflow UI is and, for the project's own store, the runs table of each family there: the
+    links open it on its model-training side, in the project's view (the UI's home opens on GenAI)."""
+    typer.echo(f"MLflow UI on {tracking.ui_url}")
+    if tracking.is_remote:
+        return
+    from mlflow import MlflowClient
+
+    from ml.tracking import family_runs_urls
+
+    client = MlflowClient(tracking_uri=tracking.tracking_uri, registry_uri=tracking.tracking_uri)
+    for name, url in family_runs_urls(client, tracking).items():
+        typer.echo(f"  {name}: {url}")
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from ml.config import TrackingConfig, get_ml_settings
+from ml.config import TrackingConfig
 from ml.tracking import experiment_name, runs_url
 
 IMAGES = Path(__file__).resolve().parent / "images"
@@ -48,12 +48,12 @@ def dagster_shots(base: str) -> list[Shot]:
     ]
 
 
-def mlflow_shots(base: str, promotion_metric: str) -> list[Shot]:
+def mlflow_shots(base: str) -> list[Shot]:
     server = TrackingConfig(tracking_uri=base, artifact_root=None, ui_url=base)
     shots = []
     for family in ("xgboost",):
         experiment_id = mlflow_experiment_id(base, experiment_name(family))
-        url = runs_url(server, experiment_id, promotion_metric=promotion_metric)
+        url = runs_url(server, experiment_id)
         shots.append(Shot(f"mlflow-{family}-runs", url, width=1800))
     return shots
 
@@ -97,13 +97,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dagster-url", default="http://127.0.0.1:3000")
     parser.add_argument("--mlflow-url", default="http://127.0.0.1:5000")
     parser.add_argument("--out", type=Path, default=IMAGES)
+    parser.add_argument(
+        "--ui", choices=("dagster", "mlflow"), action="append", help="only this UI's pages (repeatable)"
+    )
     args = parser.parse_args(argv)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("headless Chromium is needed: apt-get install chromium")
     args.out.mkdir(parents=True, exist_ok=True)
-    metric = get_ml_settings().promotion_metric
-    shots = dagster_shots(args.dagster_url.rstrip("/")) + mlflow_shots(args.mlflow_url.rstrip("/"), metric)
+    uis = set(args.ui or ("dagster", "mlflow"))
+    shots = [
+        *(dagster_shots(args.dagster_url.rstrip("/")) if "dagster" in uis else []),
+        *(mlflow_shots(args.mlflow_url.rstrip("/")) if "mlflow" in uis else []),
+    ]
     for shot in shots:
         print(take(shot, chromium, args.out), file=sys.stderr)
 

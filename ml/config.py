@@ -53,6 +53,12 @@ class MLSettings(StockyardSettings):
     threads: int | None = Field(
         default=None, ge=1, description="Cores XGBoost and Prophet use (threads, processes); unset: all."
     )
+    seeds: tuple[int, ...] = Field(
+        default=(7, 11),
+        min_length=1,
+        description="Seeds of the stochastic families (XGBoost, LSTM), a JSON list: each trains as a step of "
+        "its own and the best on the validation dates is registered. Prophet fits once.",
+    )
 
     def dataset(self) -> DatasetConfig:
         return DatasetConfig(horizon=self.horizon)
@@ -226,6 +232,9 @@ class ProphetConfig:
 
 
 ModelConfig = XGBoostConfig | LSTMConfig | ProphetConfig
+# Families whose fit depends on its seed: they train once per seed of MLSettings.seeds (Prophet's is
+# deterministic).
+STOCHASTIC_FAMILIES = frozenset({"xgboost", "lstm"})
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The families side by side: what a training run leaves for the comparison (a small summary, cheap to pass
-between processes) and the comparison of their metrics on one evaluation window."""
+between processes) and the comparison of their metrics on one evaluation window; and what each seed's
+training leaves for the family's run."""
 
 from __future__ import annotations
 
@@ -8,11 +9,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ml.datasets import DateWindow
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
 from ml.promotion import PromotionDecision
 
 if TYPE_CHECKING:
     from ml.training import TrainingResult
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """One seed's training, logged as a run of its own: what the family's run is made from. Small, so it
+    passes between processes."""
+
+    family: str
+    seed: int
+    run_id: str
+    # The logged model (models:/<model id>), not registered.
+    model_id: str
+    metrics: dict[str, float]
+    fold_metrics: tuple[dict[str, float], ...]
+    validation_metrics: dict[str, float]
+    evaluation_window: DateWindow
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_id}"
 
 
 @dataclass(frozen=True)

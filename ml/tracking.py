@@ -4,8 +4,10 @@ the command line of the MLflow UI on the same store."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from typing import Any
 
 import mlflow
 import psycopg
@@ -20,13 +22,30 @@ from stockyard.settings import PROJECT_ROOT
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# MLflow's UI nests a run under the run this tag names: a family's seeds under the family's run.
+PARENT_RUN_TAG = "mlflow.parentRunId"
 # An experiment's type, the tag MLflow's UI sets when one picks it: model training, whose page is the runs
-# table (MLflow 3 opens an untyped one on the generative-AI overview of traces, with its assistant panel).
+# table. MLflow 3.17's UI no longer reads it (its GenAI / Model training switch decides, a per-browser
+# setting, GenAI first, which the `workflowType` parameter of a page's URL overrides): the project's links to
+# the UI carry the parameter, and the tag stays for older UIs and for what lists experiments by type.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
-# MLflow 3.17's UI takes the type from its GenAI / Model training switch, remembered per browser, or from this
-# parameter of a page's URL, rather than from the tag: the project's links to the UI carry it.
 MODEL_TRAINING_PAGE = "workflowType=machine_learning"
+# The runs table as the project shows it: a view the UI loads from the experiment tag
+# `mlflow.sharedViewState.<key>` when a link names the key (`viewStateShareKey`), its only way to set a
+# table's columns and order from outside the browser. The UI ignores the view when the link carries a sort
+# or filter of its own.
+RUNS_VIEW_KEY = "stockyard-runs"
+SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+# The tags of a family's run: the seeds it chose from, the one it registered (a seed's run has the latter)
+# and the version of the registered model it made.
+SEEDS_TAG = "seeds"
+SEED_TAG = "seed"
+MODEL_VERSION_TAG = "model_version"
+# What the view shows beside the promotion metric: the metrics that say how sure and how tradable it is,
+# the seeds, the version and its promotion decision.
+_RUNS_VIEW_METRICS = ("rank_ic", "rank_ic_tstat", "long_short_sharpe")
+_RUNS_VIEW_TAGS = (SEEDS_TAG, SEED_TAG, MODEL_VERSION_TAG, "promotion.decision")
 
 
 def experiment_name(family: str) -> str:
@@ -82,10 +101,44 @@ def ensure_experiment(client: MlflowClient, family: str, config: TrackingConfig)
     return experiment_id
 
 
-def runs_url(config: TrackingConfig, experiment_id: str, *, promotion_metric: str) -> str:
-    """The UI's table of an experiment's runs, best first on the promotion metric."""
-    order = f"orderByKey=metrics.%60{promotion_metric}%60&orderByAsc=false"
-    return f"{config.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING_PAGE}&{order}"
+def runs_view(promotion_metric: str) -> dict[str, Any]:
+    """The runs table's view: the families' runs (not their seeds'), best first on the promotion metric.
+
+    MLflow's table nests runs under their parent only when sorted by start time, so sorted on a metric it
+    would list each family's run beside the seed run it copies: the view keeps to the runs with seeds.
+    """
+    metrics = [promotion_metric, *(name for name in _RUNS_VIEW_METRICS if name != promotion_metric)]
+    return {
+        "searchFilter": f"tags.{SEEDS_TAG} LIKE '%'",
+        "orderByKey": f"metrics.`{promotion_metric}`",
+        "orderByAsc": False,
+        "selectedColumns": [
+            *(f"metrics.`{name}`" for name in metrics),
+            *(f"tags.`{name}`" for name in _RUNS_VIEW_TAGS),
+        ],
+    }
+
+
+def share_runs_view(client: MlflowClient, experiment_id: str, promotion_metric: str) -> None:
+    """Store the runs table's view on the experiment, where `runs_url` links to it."""
+    view = json.dumps(runs_view(promotion_metric), separators=(",", ":"))
+    client.set_experiment_tag(experiment_id, SHARED_VIEW_TAG_PREFIX + RUNS_VIEW_KEY, view)
+
+
+def runs_url(config: TrackingConfig, experiment_id: str) -> str:
+    """The UI's table of an experiment's runs in the view `share_runs_view` stored."""
+    view = f"viewStateShareKey={RUNS_VIEW_KEY}"
+    return f"{config.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING_PAGE}&{view}"
+
+
+def family_runs_urls(client: MlflowClient, config: TrackingConfig) -> dict[str, str]:
+    """The runs table (`runs_url`) of each experiment in the store that has the view, by experiment name."""
+    view_tag = SHARED_VIEW_TAG_PREFIX + RUNS_VIEW_KEY
+    experiments = client.search_experiments(filter_string=f"tags.`{view_tag}` LIKE '%'")
+    return {
+        experiment.name: runs_url(config, str(experiment.experiment_id))
+        for experiment in sorted(experiments, key=lambda experiment: experiment.name)
+    }
 
 
 def run_tags(

@@ -1,10 +1,19 @@
 """Training runs: walk-forward evaluation, a final model, and everything logged, registered and decided in
 MLflow. One function per family (train_xgboost, train_lstm, train_prophet) over one shared flow, `train`.
 
-A run records: the configs (params and config.json), overall metrics under their plain names and each
-fold's as `fold_<k>/<name>`, the feature importance, the IC time series and long-short equity plots, the
-out-of-sample predictions, the model (signature and input example) as a new version of
-`stockyard-<family>` with the alias `challenger`, and the promotion decision.
+A stochastic family (XGBoost, LSTM) trains once per seed, each seed on its own (`train_seed`, a step of its
+own in Dagster, so seeds train in parallel where there are workers), as a child run. `register_training`
+then picks the seed that scored best on the walk-forward's validation dates (the early-stopping dates before
+each test block: never the test dates themselves, so the test metrics stay out-of-sample) and makes the
+family's run, the parent of the seeds' runs, with the chosen seed's metrics, params and artifacts; its model
+is registered from there. Prophet, whose fit is deterministic, trains once, as the one child of its run.
+
+A family's run records: the configs (params and config.json), overall metrics under their plain names and
+each fold's as `fold_<k>/<name>`, the feature importance, the IC time series and long-short equity plots,
+the out-of-sample predictions, the model (signature and input example) as a new version of
+`stockyard-<family>` with the alias `challenger`, the seeds and which was chosen, and the promotion
+decision. A seed's run records the same up to the model, logged but not registered, plus its validation
+metrics as `validation/<name>`.
 """
 
 from __future__ import annotations
@@ -12,7 +21,8 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +30,10 @@ import mlflow
 import mlflow.artifacts
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from ml.config import (
+    STOCHASTIC_FAMILIES,
     LSTMConfig,
     ModelConfig,
     ProphetConfig,
@@ -30,6 +42,7 @@ from ml.config import (
     XGBoostConfig,
 )
 from ml.datasets import TARGET, Dataset, DateWindow
+from ml.evaluation import SeedRun
 from ml.metrics import FORECAST_METRICS, cross_sectional_metrics, daily_ic, long_short_returns
 from ml.models.base import Model
 from ml.models.lstm_model import LSTMModel
@@ -41,15 +54,21 @@ from ml.splits import Fold, final_split, walk_forward_splits
 from ml.tracking import (
     CHALLENGER,
     CHAMPION,
+    MODEL_VERSION_TAG,
+    PARENT_RUN_TAG,
+    SEED_TAG,
+    SEEDS_TAG,
     configure_tracking,
     ensure_experiment,
     registered_model_name,
     run_tags,
     run_url,
+    share_runs_view,
     version_with_alias,
 )
 
 CONFIG_ARTIFACT = "config.json"
+SELECTION_ARTIFACT = "seed_selection.json"
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,8 @@ class Evaluation:
     predictions: pd.DataFrame
     fold_metrics: tuple[dict[str, float], ...]
     metrics: dict[str, float]
+    # Over the folds' validation dates, when asked for (to choose between seeds).
+    validation_metrics: dict[str, float]
 
     @property
     def window(self) -> DateWindow:
@@ -81,8 +102,11 @@ class TrainingResult:
     evaluation_window: DateWindow
     dataset_fingerprint: str
     promotion: PromotionDecision
-    # The registered model, as fitted.
-    model: Model
+    # The seed of the registered model, and every seed trained.
+    seed: int
+    seeds: tuple[int, ...]
+    # The registered model as fitted, when it was trained in this process.
+    model: Model | None = None
 
 
 CONFIG_TYPES: dict[str, type[XGBoostConfig] | type[LSTMConfig] | type[ProphetConfig]] = {
@@ -104,19 +128,28 @@ def family_of(config: ModelConfig) -> str:
     return next(family for family, config_type in CONFIG_TYPES.items() if isinstance(config, config_type))
 
 
-def walk_forward(dataset: Dataset, config: ModelConfig, walk_forward_config: WalkForwardConfig) -> Evaluation:
-    """Fit a fresh model per fold on its training dates and score its test dates."""
+def seeds_of(config: ModelConfig, seeds: Sequence[int]) -> tuple[int, ...]:
+    """The seeds a family trains with: `seeds` for a stochastic family, its config's own for the others."""
+    return tuple(seeds) if family_of(config) in STOCHASTIC_FAMILIES else (config.seed,)
+
+
+def walk_forward(
+    dataset: Dataset,
+    config: ModelConfig,
+    walk_forward_config: WalkForwardConfig,
+    *,
+    score_validation: bool = False,
+) -> Evaluation:
+    """Fit a fresh model per fold on its training dates and score its test dates (and its validation dates
+    when `score_validation`)."""
     folds = tuple(walk_forward_splits(dataset.labelled_dates, walk_forward_config, dataset.horizon))
-    predictions, fold_metrics = [], []
+    predictions, fold_metrics, validation = [], [], []
     for fold in folds:
         model = make_model(config)
         model.fit(dataset, fold.train, fold.validation)
-        scores = model.predict(dataset, fold.test)
-        scored = (
-            dataset.frame.loc[scores.index, ["date", "symbol", TARGET]]
-            .rename(columns={TARGET: "target"})
-            .assign(prediction=scores, fold=fold.index)
-        )
+        scored = _scored(dataset, model, fold.test).assign(fold=fold.index)
+        if score_validation:
+            validation.append(_scored(dataset, model, fold.validation))
         predictions.append(scored)
         fold_metrics.append(
             cross_sectional_metrics(scored, dataset.horizon) | model.forecast_metrics(dataset)
@@ -129,7 +162,22 @@ def walk_forward(dataset: Dataset, config: ModelConfig, walk_forward_config: Wal
         for name in FORECAST_METRICS
         if name in fold_metrics[0]
     }
-    return Evaluation(folds, everything, tuple(fold_metrics), metrics)
+    validation_metrics = (
+        cross_sectional_metrics(pd.concat(validation, ignore_index=True), dataset.horizon)
+        if validation
+        else {}
+    )
+    return Evaluation(folds, everything, tuple(fold_metrics), metrics, validation_metrics)
+
+
+def _scored(dataset: Dataset, model: Model, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """The model's predictions on `dates` beside the target: date, symbol, target, prediction."""
+    scores = model.predict(dataset, dates)
+    return (
+        dataset.frame.loc[scores.index, ["date", "symbol", TARGET]]
+        .rename(columns={TARGET: "target"})
+        .assign(prediction=scores)
+    )
 
 
 def fit_final(dataset: Dataset, config: ModelConfig, walk_forward_config: WalkForwardConfig) -> Model:
@@ -150,34 +198,156 @@ def train(
     tracking: TrackingConfig,
     walk_forward_config: WalkForwardConfig | None = None,
     rule: PromotionRule | None = None,
+    seeds: Sequence[int] | None = None,
     dagster_run_id: str | None = None,
 ) -> TrainingResult:
-    """Evaluate walk-forward, fit the final model, log and register it, and decide its promotion."""
+    """Train each seed (`seeds`, default the config's own) one after the other, then register the best and
+    decide its promotion: what Dagster runs as separate steps, in one process."""
     walk_forward_config = walk_forward_config or WalkForwardConfig()
-    rule = rule or PromotionRule()
+    family_seeds = seeds_of(config, seeds or (config.seed,))
+    trained = [
+        train_seed(
+            dataset,
+            config,
+            seed=seed,
+            tracking=tracking,
+            walk_forward_config=walk_forward_config,
+            compete=len(family_seeds) > 1,
+            dagster_run_id=dagster_run_id,
+        )
+        for seed in family_seeds
+    ]
+    result = register_training(
+        dataset,
+        [seed_run for seed_run, _ in trained],
+        tracking=tracking,
+        walk_forward_config=walk_forward_config,
+        rule=rule,
+        dagster_run_id=dagster_run_id,
+    )
+    models = {seed_run.seed: model for seed_run, model in trained}
+    return replace(result, model=models[result.seed])
+
+
+def train_seed(
+    dataset: Dataset,
+    config: ModelConfig,
+    *,
+    seed: int,
+    tracking: TrackingConfig,
+    walk_forward_config: WalkForwardConfig,
+    compete: bool,
+    dagster_run_id: str | None = None,
+) -> tuple[SeedRun, Model]:
+    """Evaluate walk-forward and fit the final model with `seed`, logged (model included, unregistered) as
+    a run of the family's experiment. `compete`: other seeds train too, so the validation dates are scored
+    to choose between them."""
+    config = replace(config, seed=seed)
     family = family_of(config)
     client = configure_tracking(tracking)
     experiment_id = ensure_experiment(client, family, tracking)
-    model_name = registered_model_name(family)
 
-    evaluation = walk_forward(dataset, config, walk_forward_config)
+    evaluation = walk_forward(dataset, config, walk_forward_config, score_validation=compete)
     final = fit_final(dataset, config, walk_forward_config)
     tags = run_tags(
         family=family, dataset=dataset, evaluation_window=evaluation.window, dagster_run_id=dagster_run_id
-    )
+    ) | {SEED_TAG: str(seed)}
     with mlflow.start_run(
-        experiment_id=experiment_id, run_name=f"{family} {dataset.window}", tags=tags
+        experiment_id=experiment_id, run_name=f"{family} seed {seed} {dataset.window}", tags=tags
     ) as run:
         mlflow.log_params(_params(config, walk_forward_config, dataset))
         mlflow.log_metrics(evaluation.metrics)
         for fold, metrics in zip(evaluation.folds, evaluation.fold_metrics, strict=True):
             mlflow.log_metrics({f"fold_{fold.index}/{name}": value for name, value in metrics.items()})
+        mlflow.log_metrics(
+            {f"validation/{name}": value for name, value in evaluation.validation_metrics.items()}
+        )
         _log_artifacts(dataset, config, walk_forward_config, evaluation, final)
-        info = final.log_model(dataset, registered_model_name=model_name)
-        version = str(info.registered_model_version)
+        info = final.log_model(dataset, registered_model_name=None)
+    seed_run = SeedRun(
+        family=family,
+        seed=seed,
+        run_id=run.info.run_id,
+        model_id=info.model_id,
+        metrics=evaluation.metrics,
+        fold_metrics=evaluation.fold_metrics,
+        validation_metrics=evaluation.validation_metrics,
+        evaluation_window=evaluation.window,
+    )
+    return seed_run, final
+
+
+def choose_seed(seed_runs: Sequence[SeedRun], rule: PromotionRule) -> SeedRun:
+    """The seed that scored best on the promotion metric over the validation dates (the first of several
+    seeds that tie or have no score, and the only one when there is one)."""
+    if not seed_runs:
+        raise ValueError("no seed was trained")
+
+    def score(seed_run: SeedRun) -> float:
+        value = seed_run.validation_metrics.get(rule.metric, math.nan)
+        if math.isnan(value):
+            return -math.inf
+        return value if rule.higher_is_better else -value
+
+    return max(seed_runs, key=score)
+
+
+def register_training(
+    dataset: Dataset,
+    seed_runs: Sequence[SeedRun],
+    *,
+    tracking: TrackingConfig,
+    walk_forward_config: WalkForwardConfig | None = None,
+    rule: PromotionRule | None = None,
+    dagster_run_id: str | None = None,
+) -> TrainingResult:
+    """The family's run over its seeds' runs: the chosen seed's params, metrics and artifacts, its model
+    registered as a new version with the alias `challenger`, and the promotion decision."""
+    walk_forward_config = walk_forward_config or WalkForwardConfig()
+    rule = rule or PromotionRule()
+    chosen = choose_seed(seed_runs, rule)
+    family = chosen.family
+    if any(seed_run.family != family for seed_run in seed_runs):
+        raise ValueError("the seeds' runs are of several families")
+    if any(seed_run.evaluation_window != chosen.evaluation_window for seed_run in seed_runs):
+        raise ValueError("the seeds were evaluated on different windows: train them on one dataset")
+    client = configure_tracking(tracking)
+    experiment_id = ensure_experiment(client, family, tracking)
+    share_runs_view(client, experiment_id, rule.metric)
+    model_name = registered_model_name(family)
+    seeds = tuple(seed_run.seed for seed_run in seed_runs)
+    tags = run_tags(
+        family=family,
+        dataset=dataset,
+        evaluation_window=chosen.evaluation_window,
+        dagster_run_id=dagster_run_id,
+    ) | {SEEDS_TAG: ",".join(map(str, seeds)), SEED_TAG: str(chosen.seed)}
+
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"{family} {dataset.window}", tags=tags
+    ) as run:
+        for seed_run in seed_runs:
+            client.set_tag(seed_run.run_id, PARENT_RUN_TAG, run.info.run_id)
+        # The chosen seed's run as the family's: same params and metrics (overall, per fold, validation).
+        chosen_run = client.get_run(chosen.run_id)
+        mlflow.log_params(chosen_run.data.params | {"training.seeds": ",".join(map(str, seeds))})
+        mlflow.log_metrics(chosen_run.data.metrics)
+        with tempfile.TemporaryDirectory() as scratch:
+            mlflow.log_artifacts(mlflow.artifacts.download_artifacts(run_id=chosen.run_id, dst_path=scratch))
+        mlflow.log_dict(_selection(seed_runs, chosen, rule), SELECTION_ARTIFACT)
+        version = _register(client, model_name, chosen, run.info.run_id)
+        mlflow.set_tag(MODEL_VERSION_TAG, version)
         client.set_registered_model_alias(model_name, CHALLENGER, version)
         decision = _promotion(
-            client, model_name, version, rule, dataset, evaluation, walk_forward_config, family
+            client,
+            model_name,
+            version,
+            rule,
+            dataset,
+            str(chosen.evaluation_window),
+            chosen.metrics,
+            walk_forward_config,
+            family,
         )
         if decision.promoted:
             client.set_registered_model_alias(model_name, CHAMPION, version)
@@ -191,13 +361,44 @@ def train(
         model_name=model_name,
         model_version=version,
         model_uri=f"models:/{model_name}/{version}",
-        metrics=evaluation.metrics,
-        fold_metrics=evaluation.fold_metrics,
-        evaluation_window=evaluation.window,
+        metrics=chosen.metrics,
+        fold_metrics=chosen.fold_metrics,
+        evaluation_window=chosen.evaluation_window,
         dataset_fingerprint=dataset.fingerprint,
         promotion=decision,
-        model=final,
+        seed=chosen.seed,
+        seeds=seeds,
     )
+
+
+def _selection(seed_runs: Sequence[SeedRun], chosen: SeedRun, rule: PromotionRule) -> dict[str, Any]:
+    return {
+        "metric": f"validation/{rule.metric}",
+        "chosen_seed": chosen.seed,
+        "seeds": [
+            {
+                "seed": seed_run.seed,
+                "run_id": seed_run.run_id,
+                "validation": seed_run.validation_metrics.get(rule.metric),
+                "test": seed_run.metrics.get(rule.metric),
+            }
+            for seed_run in seed_runs
+        ],
+    }
+
+
+def _register(client: MlflowClient, model_name: str, chosen: SeedRun, run_id: str) -> str:
+    """A new version of `model_name` from the chosen seed's logged model, attributed to the family's run
+    `run_id`: it holds the out-of-sample predictions and config the products and the next promotion read."""
+    try:
+        client.create_registered_model(model_name)
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    version = client.create_model_version(
+        model_name, source=chosen.model_uri, run_id=run_id, model_id=chosen.model_id
+    )
+    return str(version.version)
 
 
 def train_xgboost(
@@ -207,6 +408,7 @@ def train_xgboost(
     tracking: TrackingConfig,
     walk_forward_config: WalkForwardConfig | None = None,
     rule: PromotionRule | None = None,
+    seeds: Sequence[int] | None = None,
     dagster_run_id: str | None = None,
 ) -> TrainingResult:
     return train(
@@ -215,6 +417,7 @@ def train_xgboost(
         tracking=tracking,
         walk_forward_config=walk_forward_config,
         rule=rule,
+        seeds=seeds,
         dagster_run_id=dagster_run_id,
     )
 
@@ -226,6 +429,7 @@ def train_lstm(
     tracking: TrackingConfig,
     walk_forward_config: WalkForwardConfig | None = None,
     rule: PromotionRule | None = None,
+    seeds: Sequence[int] | None = None,
     dagster_run_id: str | None = None,
 ) -> TrainingResult:
     return train(
@@ -234,6 +438,7 @@ def train_lstm(
         tracking=tracking,
         walk_forward_config=walk_forward_config,
         rule=rule,
+        seeds=seeds,
         dagster_run_id=dagster_run_id,
     )
 
@@ -331,15 +536,15 @@ def _promotion(
     version: str,
     rule: PromotionRule,
     dataset: Dataset,
-    evaluation: Evaluation,
+    window: str,
+    metrics: dict[str, float],
     walk_forward_config: WalkForwardConfig,
     family: str,
 ) -> PromotionDecision:
     """Compare with the current champion on this run's evaluation window: its logged metric when its run
     was evaluated on the same window and data, else its config evaluated again here walk-forward (the
     champion model itself was fitted on dates inside this window, so scoring it here would flatter it)."""
-    window = str(evaluation.window)
-    challenger_value = evaluation.metrics.get(rule.metric, math.nan)
+    challenger_value = metrics.get(rule.metric, math.nan)
     champion = version_with_alias(client, model_name, CHAMPION)
     if champion is None or champion.run_id is None:
         return decide(

@@ -3,9 +3,9 @@ Celery executor, which hands each step to Celery workers on as many machines as 
 Redis as broker (STOCKYARD_EXECUTOR_KIND=celery). The workers run the Celery app of
 orchestration.celery_worker, built from the same settings as the executor, so both sides name one broker.
 
-With Celery, as many steps run at once as there are workers: the three model families train side by side,
-each on a worker of its own (the one-at-a-time limit on training is the multiprocess executor's, for one
-machine).
+With Celery, as many steps run at once as there are workers: the three model families, and each seed of
+XGBoost and the LSTM, train side by side, each on a worker of its own (the limit on training steps at once
+is the multiprocess executor's, for one machine: one unless STOCKYARD_EXECUTOR_TRAINING_STEPS says more).
 """
 
 from __future__ import annotations
@@ -23,15 +23,22 @@ from orchestration.ml.assets import TRAINING_TAG
 from stockyard.endpoints import resolve_endpoints
 from stockyard.settings import StockyardSettings, get_services_settings
 
-MULTIPROCESS_EXECUTOR = dg.multiprocess_executor.configured(
-    {
-        # One machine: each training uses every core, and memory holds one training's data.
-        "tag_concurrency_limits": [{"key": TRAINING_TAG, "limit": 1}],
-        # Steps fork from a server that has the definitions imported already, instead of each spawning a
-        # fresh interpreter that imports them again (seconds per step).
-        "start_method": {"forkserver": {}},
-    }
-)
+
+@lru_cache
+def multiprocess_executor(training_steps: int) -> dg.ExecutorDefinition:
+    """The multiprocess executor, running at most `training_steps` training steps (seeds and families) at
+    once: by default one, as a training uses every core and memory holds one training's data."""
+    return dg.multiprocess_executor.configured(
+        {
+            "tag_concurrency_limits": [{"key": TRAINING_TAG, "limit": training_steps}],
+            # Steps fork from a server that has the definitions imported already, instead of each spawning a
+            # fresh interpreter that imports them again (seconds per step).
+            "start_method": {"forkserver": {}},
+        }
+    )
+
+
+MULTIPROCESS_EXECUTOR = multiprocess_executor(1)
 # The queue dagster-celery routes steps to and its workers listen on.
 CELERY_QUEUE = "dagster"
 
@@ -46,6 +53,12 @@ class ExecutorSettings(StockyardSettings):
         description="multiprocess: the steps run as processes of the run, training one at a time. "
         "celery: each step is a task for the Celery workers (`celery -A orchestration.celery_worker "
         "worker`), as many steps at once as there are workers.",
+    )
+    training_steps: int = Field(
+        default=1,
+        ge=1,
+        description="multiprocess: training steps (each seed of each family is one) run at once. XGBoost "
+        "and Prophet use every core unless STOCKYARD_ML_THREADS says fewer.",
     )
     celery_broker_url: str | None = Field(
         default=None, description="Broker of the Celery tasks; unset: the services' Redis."
@@ -91,5 +104,5 @@ def build_executor(settings: ExecutorSettings | None = None) -> dg.ExecutorDefin
     """The executor the settings choose, for Definitions(executor=...)."""
     settings = settings or get_executor_settings()
     if settings.kind == "multiprocess":
-        return MULTIPROCESS_EXECUTOR
+        return multiprocess_executor(settings.training_steps)
     return celery_executor.configured(celery_app_arguments(settings))

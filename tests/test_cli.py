@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 from cli.main import api_beside
 from cli.services import port_open
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
+from ml.tracking import PARENT_RUN_TAG
 from serving.settings import get_api_settings
 from stockyard.endpoints import sibling_database_url
 from tests.support import throwaway_database, wait_until_ready
@@ -37,6 +38,7 @@ SMALL_TRAINING = {
     "STOCKYARD_ML_PROPHET_HISTORY_DAYS": "100",
     "STOCKYARD_ML_PROPHET_MIN_HISTORY_DAYS": "30",
     "STOCKYARD_ML_THREADS": "1",
+    "STOCKYARD_ML_SEEDS": "[7]",
 }
 
 
@@ -126,7 +128,10 @@ def test_materialize_builds_the_whole_graph_through_the_dagster_instance(graph: 
     for family in ("xgboost", "lstm", "prophet"):
         experiment = client.get_experiment_by_name(f"stockyard-{family}")
         assert experiment is not None
-        (run_,) = client.search_runs([experiment.experiment_id])
+        # The family's run; its seed's run is nested under it.
+        runs = client.search_runs([experiment.experiment_id])
+        (run_,) = [run for run in runs if PARENT_RUN_TAG not in run.data.tags]
+        assert len(runs) == 2
         expected = set(CROSS_SECTIONAL_METRICS) | (set(FORECAST_METRICS) if family == "prophet" else set())
         assert expected <= set(run_.data.metrics)
         if family == "xgboost":
@@ -291,6 +296,12 @@ def test_mlflow_command_serves_the_ui_on_the_tracking_store(graph: GraphRun) -> 
     names = {experiment["name"] for experiment in experiments.json()["experiments"]}
     assert {"stockyard-xgboost", "stockyard-lstm", "stockyard-prophet"} <= names, "the graph's runs show"
     assert f"MLflow UI on http://127.0.0.1:{port}" in output
+    # Each family's runs table, on the UI's model-training side, in the project's view.
+    xgboost = next(e for e in experiments.json()["experiments"] if e["name"] == "stockyard-xgboost")
+    assert (
+        f"stockyard-xgboost: http://127.0.0.1:{port}/#/experiments/{xgboost['experiment_id']}/runs"
+        "?workflowType=machine_learning&viewStateShareKey=stockyard-runs"
+    ) in output
 
 
 def test_materialize_rejects_a_bad_date(cli_env: dict[str, str]) -> None:

@@ -7,6 +7,10 @@ the families side by side, and the promotion gate.
 The assets are thin over `ml`, whose training stack (torch, XGBoost, Prophet, MLflow) takes seconds to
 import: it is imported when a training asset runs, so loading the definitions stays fast.
 
+Each model asset is a graph: one step per seed (the configured seeds for XGBoost and the LSTM, one for
+Prophet), which depend on the dataset only, so an executor with workers trains them at once, then a step
+that registers the best seed (ml.training.register_training) and yields the asset.
+
 training_dataset passes on a reference to the dataset (window, config, fingerprint), not its rows: each model
 asset reads the rows again from the marts and refuses them if the fingerprint moved. No frame is pickled
 between processes, and a process holds one copy at most.
@@ -19,6 +23,7 @@ champion alias stays where it was, so the products downstream are made with the 
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -26,9 +31,9 @@ from dagster._core.storage.asset_check_execution_record import (
     COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
 )
 
-from ml.config import MLSettings, ModelConfig
-from ml.datasets import DatasetReference, StaleDatasetError, load_dataset
-from ml.evaluation import Comparison, ModelSummary
+from ml.config import STOCHASTIC_FAMILIES, MLSettings, ModelConfig
+from ml.datasets import Dataset, DatasetReference, StaleDatasetError, load_dataset
+from ml.evaluation import Comparison, ModelSummary, SeedRun
 from ml.promotion import PromotionRule
 from ml.splits import walk_forward_splits
 from orchestration.quality.checks import FEATURE_CHECK
@@ -39,7 +44,8 @@ ML_GROUP = "ml"
 TRAINING_DATASET = dg.AssetKey("training_dataset")
 MODEL_EVALUATION = dg.AssetKey("model_evaluation")
 MODEL_PROMOTION = dg.AssetKey("model_promotion")
-# Steps with this tag run one at a time (the code location's executor says so): each training uses every core,
+# Steps with this tag (each seed's training, and the registration, which may evaluate the champion again) run
+# one at a time under the multiprocess executor unless its settings say more: each training uses every core,
 # and memory holds one training's data.
 TRAINING_TAG = "stockyard/training"
 
@@ -164,31 +170,87 @@ def _refuse_failed_features(instance: dg.DagsterInstance, check: dg.AssetCheckKe
         )
 
 
+def family_seeds(family: Family, ml: MLSettings) -> tuple[int, ...]:
+    """The seeds `family` trains with: the configured seeds for a stochastic family, one for the others."""
+    return ml.seeds if family.name in STOCHASTIC_FAMILIES else (family.config(ml).seed,)
+
+
 def _model(family: Family, ml: MLSettings) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=family.key,
+    """The family's model as a graph: a step per seed, each training on its own (in parallel where the
+    executor has workers), then a step that registers the best seed and decides its promotion."""
+    seeds = family_seeds(family, ml)
+    train_seeds = [_train_seed_op(family, ml, seed, compete=len(seeds) > 1) for seed in seeds]
+    register = _register_op(family, ml)
+
+    @dg.graph_asset(
+        name=family.key.path[-1],
         group_name=ML_GROUP,
         ins={"reference": dg.AssetIn(TRAINING_DATASET)},
         kinds={"python", "mlflow", family.kind},
-        op_tags={TRAINING_TAG: family.name},
         description=family.description + TRAINING_NOTE,
     )
-    def model(
-        context: dg.AssetExecutionContext,
+    def model(reference: DatasetReference) -> Any:  # the register step's output, a ModelSummary
+        return register(reference, [train_seed(reference) for train_seed in train_seeds])
+
+    return model
+
+
+def _train_seed_op(family: Family, ml: MLSettings, seed: int, *, compete: bool) -> dg.OpDefinition:
+    @dg.op(
+        name=f"{family.name}_seed_{seed}",
+        tags={TRAINING_TAG: family.name},
+        description=f"{family.name} trained with seed {seed}, logged as an MLflow run of its own.",
+    )
+    def train_seed(
+        context: dg.OpExecutionContext,
         reference: DatasetReference,
         warehouse_db: WarehouseResource,
         mlflow_tracking: MLflowResource,
-    ) -> dg.Output[ModelSummary]:
-        from ml.training import train
+    ) -> SeedRun:
+        from ml.training import train_seed
 
-        with warehouse_db.connect() as conn:
-            try:
-                dataset = reference.load(conn)
-            except StaleDatasetError as error:
-                raise dg.Failure(description=f"{error}: materialize training_dataset again.") from error
-        result = train(
-            dataset,
+        seed_run, _ = train_seed(
+            _load(reference, warehouse_db),
             family.config(ml),
+            seed=seed,
+            tracking=mlflow_tracking.tracking(),
+            walk_forward_config=ml.walk_forward(),
+            compete=compete,
+            dagster_run_id=context.run_id,
+        )
+        context.log.info(
+            "%s seed %s: validation %s %s, run %s",
+            family.name,
+            seed,
+            ml.promotion_metric,
+            seed_run.validation_metrics.get(ml.promotion_metric, "not scored (one seed)"),
+            seed_run.run_id,
+        )
+        return seed_run
+
+    return train_seed
+
+
+def _register_op(family: Family, ml: MLSettings) -> dg.OpDefinition:
+    @dg.op(
+        name=f"register_{family.name}",
+        # Deciding promotion may evaluate the champion's config walk-forward again: a training.
+        tags={TRAINING_TAG: family.name},
+        description=f"The best {family.name} seed on the validation dates, registered as the family's run "
+        "over the seeds' runs, and its promotion decided.",
+    )
+    def register(
+        context: dg.OpExecutionContext,
+        reference: DatasetReference,
+        seed_runs: list[SeedRun],
+        warehouse_db: WarehouseResource,
+        mlflow_tracking: MLflowResource,
+    ) -> dg.Output[ModelSummary]:
+        from ml.training import register_training
+
+        result = register_training(
+            _load(reference, warehouse_db),
+            seed_runs,
             tracking=mlflow_tracking.tracking(),
             walk_forward_config=ml.walk_forward(),
             rule=PromotionRule.from_settings(ml),
@@ -196,15 +258,26 @@ def _model(family: Family, ml: MLSettings) -> dg.AssetsDefinition:
         )
         summary = ModelSummary.of(result)
         context.log.info(
-            "%s v%s (%s): %s",
+            "%s v%s (%s), seed %s of %s: %s",
             summary.model_name,
             summary.model_version,
             summary.promotion.alias,
+            result.seed,
+            ", ".join(map(str, result.seeds)),
             summary.run_url,
         )
-        return dg.Output(summary, metadata=_model_metadata(summary))
+        metadata = _model_metadata(summary) | {"seed": result.seed, "seeds": list(result.seeds)}
+        return dg.Output(summary, metadata=metadata)
 
-    return model
+    return register
+
+
+def _load(reference: DatasetReference, warehouse_db: WarehouseResource) -> Dataset:
+    with warehouse_db.connect() as conn:
+        try:
+            return reference.load(conn)
+        except StaleDatasetError as error:
+            raise dg.Failure(description=f"{error}: materialize training_dataset again.") from error
 
 
 def _model_metadata(summary: ModelSummary) -> "dict[str, dg.RawMetadataValue]":

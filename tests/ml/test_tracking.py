@@ -3,6 +3,7 @@ family's experiment."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -16,8 +17,10 @@ from ml.tracking import (
     configure_tracking,
     ensure_experiment,
     ensure_tracking_database,
+    family_runs_urls,
     run_url,
     runs_url,
+    share_runs_view,
     ui_command,
 )
 from stockyard.settings import ServicesSettings
@@ -75,11 +78,21 @@ def test_experiments_are_typed_as_model_training_and_linked_to_their_runs(tracki
     experiment_id = ensure_experiment(client, "ui-check", tracking)
     assert client.get_experiment(experiment_id).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
     assert ensure_experiment(client, "ui-check", tracking) == experiment_id
-    # The UI's pages, on its model-training side, the runs best first on the promotion metric.
-    assert runs_url(tracking, experiment_id, promotion_metric="rank_ic") == (
+    # The UI's pages, on its model-training side; the runs table in the view stored on the experiment.
+    assert runs_url(tracking, experiment_id) == (
         f"{tracking.ui_url}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
-        "&orderByKey=metrics.%60rank_ic%60&orderByAsc=false"
+        "&viewStateShareKey=stockyard-runs"
     )
+    share_runs_view(client, experiment_id, "long_short_sharpe")
+    view = json.loads(client.get_experiment(experiment_id).tags["mlflow.sharedViewState.stockyard-runs"])
+    assert view["orderByKey"] == "metrics.`long_short_sharpe`" and view["orderByAsc"] is False
+    columns = view["selectedColumns"]
+    # The promotion metric comes first among the metrics, once; the families' runs only.
+    assert columns[0] == "metrics.`long_short_sharpe`" and columns.count(columns[0]) == 1
+    assert view["searchFilter"] == "tags.seeds LIKE '%'"
+    assert "metrics.`rank_ic`" in columns and "tags.`promotion.decision`" in columns
+    # The command line lists the experiments that have the view.
+    assert family_runs_urls(client, tracking)["stockyard-ui-check"] == runs_url(tracking, experiment_id)
     assert run_url(tracking, experiment_id, "abc").endswith(
         f"/#/experiments/{experiment_id}/runs/abc?workflowType=machine_learning"
     )

@@ -7,6 +7,7 @@ zero; with the signal on, XGBoost must find it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 
@@ -19,13 +20,21 @@ from mlflow import MlflowClient
 
 from ml.config import LSTMConfig, ProphetConfig, TrackingConfig, WalkForwardConfig, XGBoostConfig
 from ml.datasets import Dataset, DateWindow
+from ml.evaluation import SeedRun
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
 from ml.models.lstm_model import LSTMModel
 from ml.models.prophet_model import ProphetModel
 from ml.models.xgboost_model import XGBoostModel
 from ml.promotion import PromotionRule
 from ml.tracking import MODEL_TRAINING_PAGE
-from ml.training import TrainingResult, train_lstm, train_prophet, train_xgboost, walk_forward
+from ml.training import (
+    TrainingResult,
+    choose_seed,
+    train_lstm,
+    train_prophet,
+    train_xgboost,
+    walk_forward,
+)
 from stockyard.calendar import trading_days
 from tests.ml.support import WALK_FORWARD, read_dataset
 
@@ -278,3 +287,26 @@ def test_prophet_forecasts_every_symbol_with_intervals(
         assert list(pd.DatetimeIndex(forecast["date"])) == list(sessions)
     assert (served["yhat_lower"] <= served["yhat"]).all() and (served["yhat"] <= served["yhat_upper"]).all()
     assert (served["yhat_lower"] < served["yhat_upper"]).all() and (served["yhat_lower"] > 0).all()
+
+
+def test_the_seed_registered_is_the_best_on_the_validation_dates() -> None:
+    window = DateWindow(date(2020, 1, 2), date(2020, 6, 30))
+
+    def seed_run(seed: int, validation: float, test: float) -> SeedRun:
+        return SeedRun(
+            family="xgboost",
+            seed=seed,
+            run_id=f"run-{seed}",
+            model_id=f"m-{seed}",
+            metrics={"rank_ic": test, "rmse": test},
+            fold_metrics=(),
+            validation_metrics={"rank_ic": validation, "rmse": validation},
+            evaluation_window=window,
+        )
+
+    runs = [seed_run(7, 0.02, 0.09), seed_run(11, 0.05, 0.01), seed_run(13, math.nan, 0.5)]
+    # On the validation dates, never on the test dates the family is judged on.
+    assert choose_seed(runs, PromotionRule(metric="rank_ic")).seed == 11
+    assert choose_seed(runs, PromotionRule(metric="rmse", higher_is_better=False)).seed == 7
+    # One seed needs no validation score.
+    assert choose_seed([seed_run(13, math.nan, 0.5)], PromotionRule()).seed == 13

@@ -18,9 +18,10 @@ import redis
 from dagster._core.execution.api import create_execution_plan
 
 from cli.services import ensure_databases
+from ml.config import get_ml_settings
 from orchestration.definitions import build_definitions
 from orchestration.executors import CELERY_QUEUE, MULTIPROCESS_EXECUTOR, ExecutorSettings, build_executor
-from orchestration.ml.assets import FAMILIES
+from orchestration.ml.assets import FAMILIES, TRAINING_TAG, family_seeds
 from stockyard.endpoints import resolve_endpoints
 from stockyard.marketdata.settings import get_market_data_settings
 from stockyard.settings import PROJECT_ROOT, get_services_settings
@@ -124,6 +125,11 @@ def workers(celery_environment: dict[str, str], tmp_path: Path) -> Iterator[dict
 
 def test_the_setting_chooses_the_executor() -> None:
     assert build_executor(ExecutorSettings(kind="multiprocess")) is MULTIPROCESS_EXECUTOR
+    # On a machine with cores and memory to spare, several training steps (seeds, families) at once.
+    for steps in (1, 3):
+        executor = build_executor(ExecutorSettings(kind="multiprocess", training_steps=steps))
+        config = executor.apply_config_mapping({}).value["config"]
+        assert config["tag_concurrency_limits"] == [{"key": TRAINING_TAG, "limit": steps}]
     celery = build_executor(ExecutorSettings(kind="celery", celery_broker_url="redis://broker:6379/1"))
     assert celery.name == "celery"
     assert ExecutorSettings().kind == "multiprocess"
@@ -167,15 +173,21 @@ def test_every_step_runs_on_a_celery_worker(
     assert materialized == {"stock_universe", "raw_daily_prices", "raw_corporate_actions"}
 
 
-def test_the_model_families_train_as_independent_steps() -> None:
-    """The three families' training steps are ready together once the dataset is, so the Celery executor
-    submits them at once, one worker each."""
+def test_the_model_families_and_their_seeds_train_as_independent_steps() -> None:
+    """Every seed's training step of the three families is ready once the dataset is, so the Celery
+    executor submits them at once, one worker each."""
     defs = build_definitions()
     job = dg.Definitions.merge(
         defs, dg.Definitions(jobs=[dg.define_asset_job("ml", selection=dg.AssetSelection.groups("ml"))])
     ).resolve_job_def("ml")
     levels = create_execution_plan(job).get_steps_to_execute_by_level()
-    training = {f"{family.name}_model" for family in FAMILIES}
+    ml = get_ml_settings()
+    training = {
+        f"{family.name}_model.{family.name}_seed_{seed}"
+        for family in FAMILIES
+        for seed in family_seeds(family, ml)
+    }
+    assert len(training) == 2 * len(ml.seeds) + 1
     assert [sorted(step.key for step in level) for level in levels if training & {s.key for s in level}] == [
         sorted(training)
     ]

@@ -7,6 +7,8 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
+from dagster._core.execution.api import create_execution_plan
+from mlflow import MlflowClient
 
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
 from ml.tracking import MODEL_TRAINING_PAGE
@@ -21,11 +23,13 @@ from orchestration.ml.assets import (
 )
 from orchestration.partitions import trading_day_partitions
 from orchestration.quality.checks import FEATURE_CHECK, build_feature_check
+from orchestration.resources import MLflowResource
 from tests.orchestration.support import (
     FAMILIES,
     FEATURES,
     MARKET_END,
     MARKET_START,
+    SMALL,
     aliases,
     checks_of,
     client_of,
@@ -33,6 +37,7 @@ from tests.orchestration.support import (
     metadata_of,
     ml_assets,
 )
+from tests.support import throwaway_database
 
 
 def test_definitions_put_the_ml_assets_behind_the_marts() -> None:
@@ -54,8 +59,29 @@ def test_definitions_put_the_ml_assets_behind_the_marts() -> None:
     }
     # Training steps are tagged so the executor runs them one at a time, each on every core.
     assert defs.executor is MULTIPROCESS_EXECUTOR
-    assert {defs.get_assets_def(key_of(family=f)).op.tags[TRAINING_TAG] for f in FAMILIES} == set(FAMILIES)
+    for family in FAMILIES:
+        steps = defs.get_assets_def(key_of(family=family)).node_def.node_defs
+        assert {step.tags[TRAINING_TAG] for step in steps} == {family}
     dg.Definitions.validate_loadable(defs)
+
+
+def test_each_seed_of_a_stochastic_family_is_a_step_of_its_own() -> None:
+    assets = ml_assets(SMALL.model_copy(update={"seeds": (7, 11, 13)}))
+    unused = dg.ResourceDefinition.none_resource()
+    defs = dg.Definitions(assets=assets, resources={"warehouse_db": unused, "mlflow_tracking": unused})
+    plan = create_execution_plan(defs.resolve_implicit_global_asset_job_def())
+    steps = set(plan.step_keys_to_execute)
+    for family in ("xgboost", "lstm"):
+        seeds = {f"{family}_model.{family}_seed_{seed}" for seed in (7, 11, 13)}
+        assert seeds | {f"{family}_model.register_{family}"} <= steps
+        # Each seed needs only the dataset: nothing orders them, so the executor may run them at once.
+        for seed in seeds:
+            assert plan.get_step_by_key(seed).get_execution_dependency_keys() == {"training_dataset"}
+    # Prophet's fit does not depend on a seed: it trains once.
+    assert {step for step in steps if step.startswith("prophet_model.")} == {
+        "prophet_model.prophet_seed_7",
+        "prophet_model.register_prophet",
+    }
 
 
 def test_dataset_metadata_describes_what_is_trained_on(
@@ -173,3 +199,62 @@ def test_a_failing_feature_check_stops_the_ml_assets(
             ml_assets(), selection=[TRAINING_DATASET], resources=resources, instance=instance
         )
         assert fixed.success
+
+
+def test_two_seeds_register_one_version_made_from_the_best_of_them(
+    resources: dict[str, object], tmp_path: Path
+) -> None:
+    settings = SMALL.model_copy(update={"seeds": (7, 11)})
+    key = key_of(family="xgboost")
+    with throwaway_database(migrated=False) as tracking_uri, dg.DagsterInstance.ephemeral() as instance:
+        tracking = MLflowResource(tracking_uri=tracking_uri, artifact_root=str(tmp_path / "artifacts"))
+        result = dg.materialize(
+            ml_assets(settings),
+            selection=[TRAINING_DATASET, key],
+            resources={
+                **resources,
+                "mlflow_tracking": tracking,
+                "io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path / "storage")),
+            },
+            instance=instance,
+        )
+        assert {event.step_key for event in result.all_events if event.is_step_success} == {
+            "training_dataset",
+            "xgboost_model.xgboost_seed_7",
+            "xgboost_model.xgboost_seed_11",
+            "xgboost_model.register_xgboost",
+        }
+        metadata = metadata_of(result, key)
+        assert metadata["seeds"] == [7, 11] and metadata["model"] == "stockyard-xgboost v1"
+
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        family_run = client.get_run(str(metadata["run_id"]))
+        seed_runs = {
+            run.data.tags["seed"]: run
+            for run in client.search_runs(
+                [family_run.info.experiment_id],
+                filter_string=f"tags.`mlflow.parentRunId` = '{family_run.info.run_id}'",
+            )
+        }
+        assert set(seed_runs) == {"7", "11"}, "both seeds are runs under the family's run"
+        validation = {seed: run.data.metrics["validation/rank_ic"] for seed, run in seed_runs.items()}
+        chosen = seed_runs[str(metadata["seed"])]
+        assert validation[str(metadata["seed"])] == max(validation.values())
+        # The family's run is the chosen seed's: same metric names and values, its seed among the params.
+        assert family_run.data.metrics == chosen.data.metrics
+        assert family_run.data.params["model.seed"] == str(metadata["seed"])
+        assert family_run.data.params["training.seeds"] == "7,11"
+        assert metadata["rank_ic"] == pytest.approx(chosen.data.metrics["rank_ic"])
+
+        # One version: the chosen seed's model, attributed to the family's run (whose artifacts it reads).
+        (version,) = client.search_model_versions("name = 'stockyard-xgboost'")
+        assert version.run_id == family_run.info.run_id
+        assert family_run.data.tags["model_version"] == "1"
+        model_id = version.source.removeprefix("models:/")
+        assert client.get_logged_model(model_id).source_run_id == chosen.info.run_id
+        artifacts = {item.path for item in client.list_artifacts(family_run.info.run_id)}
+        assert {"config.json", "oos_predictions.parquet", "seed_selection.json"} <= artifacts
+        assert aliases({"mlflow_tracking": tracking}, "stockyard-xgboost") == {
+            "champion": "1",
+            "challenger": "1",
+        }
