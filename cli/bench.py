@@ -111,7 +111,7 @@ def models(
     champion = get_ml_settings()
     features = features or champion.feature_set
     label = label or champion.label
-    train_days = champion.max_train_days if train_days is None else train_days or None
+    train_days = (champion.max_train_days if train_days is None else train_days) or None
 
     if features not in FEATURE_SETS:
         raise typer.BadParameter(

@@ -36,8 +36,8 @@ class MLSettings(StockyardSettings):
     label: Literal["zscore", "rank"] = Field(
         default="rank", description="Training label: the target's per-date z-score or rank."
     )
-    max_train_days: int | None = Field(
-        default=1260, ge=1, description="Trading days a model trains on, the latest; unset: all of them."
+    max_train_days: int = Field(
+        default=1260, ge=0, description="Trading days a model trains on, the latest; 0: all of them."
     )
     promotion_metric: str = "rank_ic"
     promotion_min_improvement: float = Field(default=0.005, ge=0.0)
@@ -72,7 +72,7 @@ class MLSettings(StockyardSettings):
             test_days=self.test_days,
             validation_days=self.validation_days,
             min_train_days=self.min_train_days,
-            max_train_days=self.max_train_days,
+            max_train_days=self.max_train_days or None,
         )
 
     def xgboost(self) -> XGBoostConfig:
