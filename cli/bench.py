@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -19,6 +20,7 @@ import psycopg
 import typer
 from psycopg import sql
 
+from ml.config import FEATURE_SETS
 from stockyard.endpoints import dbt_pointed_at, resolve_endpoints
 from stockyard.settings import PROJECT_ROOT, get_services_settings
 
@@ -29,12 +31,9 @@ if TYPE_CHECKING:
 
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 
-# Feature set -> the mart its features come from, and the dbt models to build for it.
-FEATURE_SETS = {
-    "default": ("marts.fct_stock_features", ["+fct_stock_features"]),
-    "alpha158": ("marts.fct_alpha158", ["+fct_alpha158"]),
-}
-# What every feature set needs besides its own mart: prices, and the forward returns (targets, backtest).
+# A warehouse built for this feature set serves every other.
+EVERY_FEATURE = "all"
+# What every feature set needs besides its own marts: prices, and the forward returns (targets, backtest).
 COMMON_MODELS = ["+fct_daily_prices", "+fct_forward_returns"]
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2100, 12, 31)
 WAREHOUSE = "stockyard_bench_models"
@@ -54,18 +53,26 @@ def models(
     symbols: Annotated[
         int | None, typer.Option(help="Only the first N symbols (alphabetically) of the folder.")
     ] = None,
-    features: Annotated[str, typer.Option(help=f"Feature set: {', '.join(FEATURE_SETS)}.")] = "default",
+    features: Annotated[
+        str | None,
+        typer.Option(help=f"Feature set: {', '.join(FEATURE_SETS)} (default: the champion's)."),
+    ] = None,
     horizon: Annotated[int, typer.Option(help="Days of the forward excess return scored (1, 5, 21).")] = 5,
-    label: Annotated[str, typer.Option(help="Training label: zscore or rank (per date).")] = "zscore",
+    label: Annotated[
+        str | None, typer.Option(help="Training label: zscore or rank per date (default: the champion's).")
+    ] = None,
     label_horizon: Annotated[
         int | None, typer.Option(help="Days of the forward excess return trained on; default --horizon.")
     ] = None,
-    train_years: Annotated[
-        int | None, typer.Option(help="Train on the last N years only (default: all history).")
+    train_days: Annotated[
+        int | None,
+        typer.Option(help="Train on the latest N trading days (default: the champion's); 0: all history."),
     ] = None,
     validation_days: Annotated[int, typer.Option(help="Early-stopping block before each test year.")] = 126,
     min_train_days: Annotated[int, typer.Option(help="Fewest training dates of a fold.")] = 252,
-    xgboost_rounds: Annotated[int, typer.Option(help="Most boosting rounds.")] = 300,
+    xgboost_rounds: Annotated[
+        int | None, typer.Option(help="Most boosting rounds (default: the champion's).")
+    ] = None,
     lstm_epochs: Annotated[int, typer.Option()] = 4,
     lstm_samples: Annotated[int, typer.Option(help="Training rows drawn per LSTM epoch.")] = 100_000,
     threads: Annotated[int | None, typer.Option(help="Cores for XGBoost, Prophet and Qlib.")] = None,
@@ -90,9 +97,21 @@ def models(
         Path | None, typer.Option(help="Markdown leaderboard (default under the state dir).")
     ] = None,
 ) -> None:
-    """Evaluate every model family on the CSVs with one walk-forward protocol and print the leaderboard."""
+    """Evaluate every model family on the CSVs with one walk-forward protocol and print the leaderboard.
+    Unset options take the champion's configuration (ml.config.MLSettings, STOCKYARD_ML_*)."""
     from ml.benchmark import DEFAULT_CONFIGS, BenchmarkConfig
-    from ml.config import DatasetConfig, LSTMConfig, ProphetConfig, TrackingConfig, XGBoostConfig
+    from ml.config import (
+        DatasetConfig,
+        LSTMConfig,
+        ProphetConfig,
+        TrackingConfig,
+        get_ml_settings,
+    )
+
+    champion = get_ml_settings()
+    features = features or champion.feature_set
+    label = label or champion.label
+    train_days = (champion.max_train_days if train_days is None else train_days) or None
 
     if features not in FEATURE_SETS:
         raise typer.BadParameter(
@@ -105,7 +124,9 @@ def models(
     test_years = parse_years(years)
     services = get_services_settings()
     configs = dict(DEFAULT_CONFIGS) | {
-        "xgboost": XGBoostConfig(n_estimators=xgboost_rounds, n_jobs=threads),
+        "xgboost": replace(
+            champion.xgboost(), n_estimators=xgboost_rounds or champion.xgboost_rounds, n_jobs=threads
+        ),
         "lstm": LSTMConfig(epochs=lstm_epochs, samples_per_epoch=lstm_samples, n_threads=1),
         "prophet": ProphetConfig(n_jobs=threads),
     }
@@ -116,12 +137,15 @@ def models(
             seeds=tuple(int(seed) for seed in _names(seeds)),
             validation_days=validation_days,
             min_train_days=min_train_days,
-            max_train_days=train_years * 252 if train_years else None,
-            label=label,  # type: ignore[arg-type]  # checked above
+            max_train_days=train_days,
             label_horizon=label_horizon,
             configs=configs,
         )
-        dataset_config = DatasetConfig(horizon=horizon)
+        dataset_config = DatasetConfig(
+            horizon=horizon,
+            feature_set=features,
+            label=label,  # type: ignore[arg-type]  # checked above
+        )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     server = server_url or resolve_endpoints(services).database_url
@@ -176,10 +200,13 @@ def run_models_benchmark(
     if not chosen:
         raise typer.BadParameter(f"{data} holds no CSV file of daily bars", param_hint="--data")
     fingerprint = data_fingerprint(data, chosen, metadata)
-    features_table, feature_models = FEATURE_SETS[feature_set]
+    feature_models = [f"+{table.split('.')[-1]}" for table in FEATURE_SETS[feature_set]]
     url = server_url.rsplit("/", 1)[0] + f"/{warehouse}"
     typer.echo(f"data {data}: {len(chosen)} symbols, fingerprint {fingerprint}")
-    built = _warehouse_fingerprint(server_url, warehouse) == f"{fingerprint} {feature_set}"
+    built = _warehouse_fingerprint(server_url, warehouse) in {
+        f"{fingerprint} {feature_set}",
+        f"{fingerprint} {EVERY_FEATURE}",
+    }
     if built:
         typer.echo(f"reusing warehouse {warehouse} (built from the same data)")
     else:
@@ -189,13 +216,11 @@ def run_models_benchmark(
         _set_warehouse_fingerprint(server_url, warehouse, f"{fingerprint} {feature_set}")
     try:
         with psycopg.connect(url) as conn:
-            dataset = load_dataset(conn, config=dataset_config, features_table=features_table)
+            dataset = load_dataset(conn, config=dataset_config)
             if config.label_horizon is not None and config.label_horizon != dataset.horizon:
-                dataset = benchmark.with_label(
-                    dataset, config, benchmark.load_label_target(conn, dataset, config.label_horizon)
+                dataset = benchmark.with_label_target(
+                    dataset, benchmark.load_label_target(conn, dataset, config.label_horizon)
                 )
-            elif config.label != "zscore":
-                dataset = benchmark.with_label(dataset, config)
             dates = dataset.labelled_dates
             next_returns = benchmark.load_next_returns(conn, dates.min(), dates.max())
         typer.echo(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Literal
 
 import mlflow
 import numpy as np
@@ -26,7 +25,7 @@ import pandas as pd
 import psycopg
 
 from ml.config import LSTMConfig, ModelConfig, ProphetConfig, TrackingConfig, XGBoostConfig
-from ml.datasets import FORWARD_RETURNS_TABLE, LABEL, TARGET, Dataset, normalize_cross_section
+from ml.datasets import FORWARD_RETURNS_TABLE, LABEL, TARGET, Dataset, training_label
 from ml.metrics import cross_sectional_metrics
 from ml.splits import Fold, yearly_splits
 from ml.topk_dropout import TopkDropoutConfig, backtest_metrics, topk_dropout_daily
@@ -58,7 +57,6 @@ TABLE_COLUMNS = (
     ("excess_net_information_ratio", "net IR", ".2f"),
     ("excess_net_max_drawdown", "net MDD", ".2%"),
 )
-Label = Literal["zscore", "rank"]
 
 
 @dataclass(frozen=True)
@@ -70,9 +68,6 @@ class BenchmarkConfig:
     min_train_days: int = 252
     # Rolling training window when set (trading days), else everything before the validation block.
     max_train_days: int | None = None
-    # What the models are trained on: the target z-scored per date (the project's label), or its per-date
-    # rank, spread like Qlib's CSRankNorm.
-    label: Label = "zscore"
     # Trading days of the forward excess return the models are trained on; None: the dataset's horizon.
     label_horizon: int | None = None
     configs: Mapping[str, ModelConfig] = field(default_factory=lambda: dict(DEFAULT_CONFIGS))
@@ -125,23 +120,12 @@ def folds_for(dataset: Dataset, config: BenchmarkConfig) -> list[Fold]:
     )
 
 
-def with_label(dataset: Dataset, config: BenchmarkConfig, label_target: pd.Series | None = None) -> Dataset:
-    """The dataset with the training label the config asks for; `label_target` is the forward excess return
-    of `config.label_horizon`, aligned with the dataset's rows, when that differs from the dataset's own."""
-    frame = dataset.frame
-    source = TARGET if label_target is None else "label_source"
-    if label_target is not None:
-        frame = frame.assign(label_source=label_target.to_numpy())
-    if config.label == "rank":
-        percentile = frame.groupby("date")[source].rank(pct=True)
-        # Qlib's CSRankNorm: a centred percentile scaled to about unit standard deviation.
-        label = ((percentile - 0.5) * 3.46).astype(np.float32)
-    else:
-        label = pd.Series(
-            normalize_cross_section(frame, [source], clip=dataset.config.clip)[:, 0], index=frame.index
-        )
-    frame = frame.assign(**{LABEL: label}).drop(columns=["label_source"], errors="ignore")
-    return replace(dataset, frame=frame)
+def with_label_target(dataset: Dataset, label_target: pd.Series) -> Dataset:
+    """The dataset trained on another target: `label_target` (the forward excess return of another horizon,
+    aligned with the dataset's rows), made a label as the dataset's config says; scoring keeps the target."""
+    frame = dataset.frame.assign(label_source=label_target.to_numpy())
+    label = training_label(frame, "label_source", dataset.config)
+    return replace(dataset, frame=frame.assign(**{LABEL: label}).drop(columns=["label_source"]))
 
 
 def fit_and_predict(
@@ -325,7 +309,7 @@ def log_to_mlflow(
         "validation_days": config.validation_days,
         "min_train_days": config.min_train_days,
         "max_train_days": config.max_train_days,
-        "label": config.label,
+        "label": dataset.config.label,
         "label_horizon": config.label_horizon or dataset.horizon,
         "horizon": dataset.horizon,
         "features": feature_set,

@@ -30,6 +30,15 @@ class MLSettings(StockyardSettings):
     ui_host: str = "127.0.0.1"
     ui_port: int = 5000
     horizon: int = Field(default=5, ge=1, description="Trading days of the forward excess return to predict.")
+    # The champion's data, chosen by `stockyard bench models` on 1999-2021 US large caps (README, Models
+    # benchmark); the benchmark's defaults are these, so its default row is the champion's configuration.
+    feature_set: str = Field(default="default", description="Features: default, alpha158 or all.")
+    label: Literal["zscore", "rank"] = Field(
+        default="rank", description="Training label: the target's per-date z-score or rank."
+    )
+    max_train_days: int = Field(
+        default=1260, ge=0, description="Trading days a model trains on, the latest; 0: all of them."
+    )
     promotion_metric: str = "rank_ic"
     promotion_min_improvement: float = Field(default=0.005, ge=0.0)
 
@@ -61,7 +70,7 @@ class MLSettings(StockyardSettings):
     )
 
     def dataset(self) -> DatasetConfig:
-        return DatasetConfig(horizon=self.horizon)
+        return DatasetConfig(horizon=self.horizon, feature_set=self.feature_set, label=self.label)
 
     def walk_forward(self) -> WalkForwardConfig:
         return WalkForwardConfig(
@@ -69,6 +78,7 @@ class MLSettings(StockyardSettings):
             test_days=self.test_days,
             validation_days=self.validation_days,
             min_train_days=self.min_train_days,
+            max_train_days=self.max_train_days or None,
         )
 
     def xgboost(self) -> XGBoostConfig:
@@ -131,17 +141,38 @@ class TrackingConfig:
         return cls(tracking_uri=mlflow_database_url, artifact_root=artifact_root.resolve(), ui_url=ui_url)
 
 
+# Feature set -> the marts its features come from, joined on (symbol, date): the project's own features,
+# Qlib's Alpha158 (faithful to pyqlib's definitions), or both.
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "default": ("marts.fct_stock_features",),
+    "alpha158": ("marts.fct_alpha158",),
+    "all": ("marts.fct_stock_features", "marts.fct_alpha158"),
+}
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
     horizon: int = 5
     # Normalized features and labels are clipped to this many cross-sectional standard deviations.
     clip: float = 5.0
+    feature_set: str = "default"
+    # What models are trained on: the target z-scored per date, or its per-date rank spread to unit
+    # variance (Qlib's CSRankNorm), which fat-tailed returns cannot dominate.
+    label: Literal["zscore", "rank"] = "rank"
 
     def __post_init__(self) -> None:
         if self.horizon not in (1, 5, 21):
             raise ValueError(f"marts.fct_forward_returns has horizons 1, 5 and 21, not {self.horizon}")
         if self.clip <= 0:
             raise ValueError("clip must be positive")
+        if self.label not in ("zscore", "rank"):
+            raise ValueError(f"label {self.label!r}: choose zscore or rank")
+        if self.feature_set not in FEATURE_SETS:
+            raise ValueError(f"feature set {self.feature_set!r}: choose one of {', '.join(FEATURE_SETS)}")
+
+    @property
+    def features_tables(self) -> tuple[str, ...]:
+        return FEATURE_SETS[self.feature_set]
 
 
 @dataclass(frozen=True)
@@ -186,10 +217,18 @@ class XGBoostConfig:
     max_bin: int = 64
     # Rounds without a better validation rank IC before boosting stops.
     early_stopping_rounds: int = 25
+    # Fit on every k-th training date: labels of a multi-day horizon overlap, so neighbouring dates mostly
+    # repeat each other; a fifth of them fits about five times faster. Which of each k dates the model
+    # fits on is the seed's (seed mod k, counted back from the last), so seeds also differ in their dates.
+    train_date_stride: int = 5
     # Relevance grades per date (quantiles of the target) for the ranking objective.
     ranking_grades: int = 5
     n_jobs: int | None = None
     seed: int = 7
+
+    def __post_init__(self) -> None:
+        if self.train_date_stride < 1:
+            raise ValueError("train_date_stride must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Training frames from the dbt marts: features of `marts.fct_stock_features`, the forward excess return of
-`marts.fct_forward_returns` as the target, both normalized across the symbols of each date.
+"""Training frames from the dbt marts: features of `marts.fct_stock_features` (or the marts of another
+feature set, ml.config.FEATURE_SETS), the forward excess return of `marts.fct_forward_returns` as the
+target, both normalized across the symbols of each date.
 
 A dataset carries a fingerprint (a hash of the query, the date window and the raw layer's last load time) so
 every run records which data it saw.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
@@ -103,16 +104,19 @@ def feature_columns(conn: psycopg.Connection, features_table: str = FEATURES_TAB
     return [name for name in numeric if name not in EXCLUDED_COLUMNS] + ratios
 
 
-def dataset_query(features: Sequence[str], horizon: int, features_table: str = FEATURES_TABLE) -> str:
-    """The query of a dataset: features, adjusted close and target of the dates between two parameters.
+def dataset_query(features: Mapping[str, Sequence[str]], horizon: int) -> str:
+    """The query of a dataset: features (features mart -> its columns; the marts joined on symbol and date),
+    adjusted close and target of the dates between two parameters.
 
     Features are sent as `real`: they are kept as float32, and PostgreSQL writes half the text for them.
     """
+    aliases = {table: f"features_{index}" if index else "features" for index, table in enumerate(features)}
     selected = [
-        f"(features.{name[: -len('_to_close')]} / nullif(prices.adj_close, 0))::real as {name}"
+        f"({aliases[table]}.{name[: -len('_to_close')]} / nullif(prices.adj_close, 0))::real as {name}"
         if name.endswith("_to_close") and name[: -len("_to_close")] in PRICE_LEVEL_COLUMNS
-        else f"features.{name}::real as {name}"
-        for name in features
+        else f"{aliases[table]}.{name}::real as {name}"
+        for table, names in features.items()
+        for name in names
     ]
     columns = ",\n    ".join(
         [
@@ -123,11 +127,18 @@ def dataset_query(features: Sequence[str], horizon: int, features_table: str = F
             f"forward.excess_forward_return_{horizon}d as {TARGET}",
         ]
     )
+    first, *others = features
+    joins = "".join(
+        f"inner join {table} as {aliases[table]}\n"
+        f"    on features.symbol = {aliases[table]}.symbol and features.date = {aliases[table]}.date\n"
+        for table in others
+    )
     return (
         f"select\n    {columns}\n"
-        f"from {features_table} as features\n"
+        f"from {first} as features\n"
         f"inner join {PRICES_TABLE} as prices\n"
         "    on features.symbol = prices.symbol and features.date = prices.date\n"
+        f"{joins}"
         f"left join {FORWARD_RETURNS_TABLE} as forward\n"
         "    on features.symbol = forward.symbol and features.date = forward.date\n"
         "where features.date between %s and %s\n"
@@ -192,15 +203,15 @@ def load_dataset(
     config: DatasetConfig | None = None,
     *,
     expected_fingerprint: str | None = None,
-    features_table: str = FEATURES_TABLE,
 ) -> Dataset:
     """The dataset of `window` (default: every date of the features mart), normalized and fingerprinted.
 
     With `expected_fingerprint`, the data must be what it was when that fingerprint was taken: a
-    StaleDatasetError is raised otherwise, before any row is read. `features_table` is the mart the
-    features come from.
+    StaleDatasetError is raised otherwise, before any row is read. The config's feature set names the
+    marts the features come from.
     """
     config = config or DatasetConfig()
+    features_table = config.features_tables[0]
     if window is None:
         first, last = conn.execute(f"select min(date), max(date) from {features_table}").fetchone() or (
             None,
@@ -209,8 +220,11 @@ def load_dataset(
         if first is None or last is None:
             raise LookupError(f"{features_table} is empty")
         window = DateWindow(first, last)
-    features = feature_columns(conn, features_table)
-    query = dataset_query(features, config.horizon, features_table)
+    by_table = {table: feature_columns(conn, table) for table in config.features_tables}
+    features = [name for names in by_table.values() for name in names]
+    if len(set(features)) < len(features):
+        raise ValueError(f"the marts {', '.join(by_table)} share feature names")
+    query = dataset_query(by_table, config.horizon)
     fingerprint = dataset_fingerprint(query, window, last_load_time(conn))
     if expected_fingerprint is not None and fingerprint != expected_fingerprint:
         raise StaleDatasetError(
@@ -221,7 +235,7 @@ def load_dataset(
     if raw.empty:
         raise LookupError(f"no feature rows between {window.start} and {window.end}")
     return Dataset(
-        frame=prepare_frame(raw, features, clip=config.clip),
+        frame=prepare_frame(raw, features, config),
         features=tuple(features),
         config=config,
         window=window,
@@ -230,14 +244,29 @@ def load_dataset(
     )
 
 
-def prepare_frame(raw: pd.DataFrame, features: Sequence[str], *, clip: float) -> pd.DataFrame:
+def prepare_frame(raw: pd.DataFrame, features: Sequence[str], config: DatasetConfig) -> pd.DataFrame:
     """Sort by (date, symbol), normalize the features per date and add the label."""
     keys = pd.MultiIndex.from_frame(raw[["date", "symbol"]])
     frame = raw if keys.is_monotonic_increasing else raw.sort_values(["date", "symbol"], ignore_index=True)
     frame = frame.reset_index(drop=True)
-    frame[list(features)] = normalize_cross_section(frame, features, clip=clip)
-    frame[LABEL] = normalize_cross_section(frame, [TARGET], clip=clip)[:, 0]
+    # The features as one block: a column per block, as Arrow hands them over, fragments a wide frame.
+    normalized = pd.DataFrame(
+        normalize_cross_section(frame, features, clip=config.clip), columns=list(features), index=frame.index
+    )
+    frame = pd.concat([frame.drop(columns=list(features)), normalized], axis=1)
+    frame[LABEL] = training_label(frame, TARGET, config)
     return frame
+
+
+def training_label(frame: pd.DataFrame, column: str, config: DatasetConfig) -> np.ndarray:
+    """The label of `column` in a frame sorted by date, as the config's `label` says: z-scored per date, or
+    per date the centred percentile rank (rank - 1/2) / count - 1/2, times sqrt(12) for unit variance."""
+    if config.label == "rank":
+        by_date = frame.groupby("date")[column]
+        centred = (by_date.rank() - 0.5) / by_date.transform("count") - 0.5
+        label: np.ndarray = (centred * np.sqrt(12)).to_numpy(np.float32)
+        return label
+    return normalize_cross_section(frame, [column], clip=config.clip)[:, 0]
 
 
 def normalize_cross_section(

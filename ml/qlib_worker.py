@@ -5,7 +5,8 @@ on each fold of a request, with the hyperparameters of Qlib's published Alpha158
     <qlib venv>/bin/python ml/qlib_worker.py request.json
 
 The request names the Qlib data folder, the output Parquet file, the thread count and the folds' train,
-valid and test segments. The output holds model, date, symbol, prediction for every fold's test dates.
+valid and test segments. The output holds model, date, symbol, prediction for every fold's test dates; it
+is rewritten after each fold.
 This file imports only what that environment has: not the project.
 """
 
@@ -78,8 +79,12 @@ def main(request_path: str) -> None:
             frame = prediction.rename("prediction").reset_index()
             frame.columns = ["date", "symbol", "prediction"]
             parts.append(frame.assign(model=name))
-            print(f"qlib {name} test {segments['test'][0]}..{segments['test'][1]}: {len(frame)} predictions")
-    pd.concat(parts, ignore_index=True).to_parquet(request["output"], index=False)
+            print(
+                f"qlib {name} test {segments['test'][0]}..{segments['test'][1]}: {len(frame)} predictions",
+                flush=True,
+            )
+        # Written after every fold: a run stopped early still leaves the years it finished.
+        pd.concat(parts, ignore_index=True).to_parquet(request["output"], index=False)
 
 
 if __name__ == "__main__":

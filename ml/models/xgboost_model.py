@@ -40,6 +40,7 @@ class XGBoostModel:
         return self._booster
 
     def fit(self, dataset: Dataset, train: pd.DatetimeIndex, validation: pd.DatetimeIndex) -> None:
+        train = strided_dates(train, self.config.train_date_stride, self.config.seed)
         train_rows = dataset.rows(train).dropna(subset=[LABEL])
         validation_rows = dataset.rows(validation).dropna(subset=[LABEL])
         train_matrix = self._matrix(train_rows, dataset.features)
@@ -122,6 +123,11 @@ class XGBoostModel:
             max_bin=self.config.max_bin,
             nthread=self.config.n_jobs or os.cpu_count() or 1,
         )
+
+
+def strided_dates(dates: pd.DatetimeIndex, stride: int, seed: int) -> pd.DatetimeIndex:
+    """Every `stride`-th of `dates`, counted back from the last, from `seed mod stride` dates before it."""
+    return dates.sort_values()[::-1][seed % stride :: stride].sort_values()
 
 
 def _grades(rows: pd.DataFrame, grades: int) -> np.ndarray:

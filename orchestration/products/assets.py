@@ -65,7 +65,7 @@ def build_product_assets(
     """The product assets over the marts behind `features` and `prices`; recommendations by trading day."""
     return [
         model_versions,
-        _recommendations(products, partitions_def, features=features),
+        _recommendations(ml, products, partitions_def, features=features),
         _forecasts(),
         _backtest(products, prices=prices),
         _signal_health(ml, products, prices=prices),
@@ -138,7 +138,11 @@ def model_versions(
 
 
 def _recommendations(
-    products: ProductSettings, partitions_def: dg.PartitionsDefinition, *, features: dg.AssetKey
+    ml: MLSettings,
+    products: ProductSettings,
+    partitions_def: dg.PartitionsDefinition,
+    *,
+    features: dg.AssetKey,
 ) -> dg.AssetsDefinition:
     @dg.asset(
         key=RECOMMENDATIONS,
@@ -177,7 +181,8 @@ def _recommendations(
         with warehouse_db.connect() as conn:
             source = data_source(conn)
             closes = _require(lambda: read_close_panel(conn, first, last))
-            dataset = _require(lambda: load_dataset(conn, DateWindow(first, last)))
+            # The features the champion was trained on (the training dataset's feature set).
+            dataset = _require(lambda: load_dataset(conn, DateWindow(first, last), ml.dataset()))
             for timestamp, rows in dataset.frame.groupby("date", sort=True):
                 day = cast(pd.Timestamp, timestamp)
                 latest = recommend(

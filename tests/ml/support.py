@@ -107,7 +107,7 @@ def synthetic_dataset(
     frame.loc[frame["date"] > dates[-6], TARGET] = np.nan  # the horizon's unlabelled tail
     config = DatasetConfig()
     dataset = Dataset(
-        frame=prepare_frame(frame, features, clip=config.clip),
+        frame=prepare_frame(frame, features, config),
         features=tuple(features),
         config=config,
         window=DateWindow(dates[0].date(), dates[-1].date()),

@@ -9,8 +9,10 @@ import pandas as pd
 import psycopg
 import pytest
 
+from ml.config import DatasetConfig
 from ml.datasets import (
     EXCLUDED_COLUMNS,
+    FEATURES_TABLE,
     LABEL,
     TARGET,
     Dataset,
@@ -20,6 +22,7 @@ from ml.datasets import (
     dataset_fingerprint,
     dataset_query,
     feature_columns,
+    load_dataset,
     normalize_cross_section,
     prepare_frame,
 )
@@ -55,7 +58,7 @@ def test_prepare_frame_sorts_and_labels() -> None:
             TARGET: [0.02, -0.01, 0.01, np.nan],
         }
     )
-    frame = prepare_frame(raw, ["f"], clip=5.0)
+    frame = prepare_frame(raw, ["f"], DatasetConfig(label="zscore"))
     assert list(zip(frame["date"].dt.day, frame["symbol"], strict=True)) == [
         (2, "A"),
         (2, "B"),
@@ -68,16 +71,43 @@ def test_prepare_frame_sorts_and_labels() -> None:
     np.testing.assert_allclose(frame[TARGET], [0.01, -0.01, np.nan, 0.02])
 
 
+def test_rank_label_is_the_centred_percentile_with_unit_variance() -> None:
+    raw = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2024-01-02"] * 4 + ["2024-01-03"] * 2),
+            "symbol": ["A", "B", "C", "D", "A", "B"],
+            "f": [1.0] * 6,
+            TARGET: [0.5, -0.01, 0.0, 0.01, np.nan, 0.03],
+        }
+    )
+    label = prepare_frame(raw, ["f"], DatasetConfig(label="rank"))[LABEL].to_numpy()
+    # Four ranks 1..4 centre on 1/8, 3/8, 5/8, 7/8; the outlier counts no more than the next best.
+    np.testing.assert_allclose(label[:4], np.sqrt(12) * np.array([3, -3, -1, 1]) / 8, rtol=1e-6)
+    np.testing.assert_allclose(label[4:], [np.nan, 0.0])
+    many = prepare_frame(
+        pd.DataFrame(
+            {"date": pd.Timestamp("2024-01-02"), "symbol": range(1000), "f": 1.0, TARGET: np.arange(1000.0)}
+        ),
+        ["f"],
+        DatasetConfig(),
+    )[LABEL]
+    assert abs(many.mean()) < 1e-6 and abs(many.std(ddof=0) - 1) < 1e-3
+
+
 def test_fingerprint_changes_with_query_window_and_load_time() -> None:
     window = DateWindow(date(2020, 1, 1), date(2020, 12, 31))
     loaded = datetime(2024, 5, 1, tzinfo=UTC)
-    query = dataset_query(["return_5d"], horizon=5)
+
+    def query_of(feature: str, horizon: int) -> str:
+        return dataset_query({FEATURES_TABLE: [feature]}, horizon=horizon)
+
+    query = query_of("return_5d", 5)
     base = dataset_fingerprint(query, window, loaded)
     assert dataset_fingerprint(query, window, loaded) == base
     assert dataset_fingerprint(query, DateWindow(date(2020, 1, 1), date(2020, 12, 30)), loaded) != base
     assert dataset_fingerprint(query, window, loaded + timedelta(seconds=1)) != base
-    assert dataset_fingerprint(dataset_query(["return_5d"], horizon=21), window, loaded) != base
-    assert dataset_fingerprint(dataset_query(["return_21d"], horizon=5), window, loaded) != base
+    assert dataset_fingerprint(query_of("return_5d", 21), window, loaded) != base
+    assert dataset_fingerprint(query_of("return_21d", 5), window, loaded) != base
 
 
 def test_features_are_the_marts_numeric_columns_less_exclusions(random_walk_database: str) -> None:
@@ -87,6 +117,21 @@ def test_features_are_the_marts_numeric_columns_less_exclusions(random_walk_data
     assert {"return_21d", "volatility_63d", "rsi_14", "beta_63d"} <= set(features)
     # Price levels enter as ratios to the close.
     assert {"macd_to_close", "macd_signal_to_close", "atr_14_to_close"} <= set(features)
+
+
+def test_the_all_feature_set_joins_alpha158_to_the_projects_features(
+    random_walk_dataset: Dataset, random_walk_database: str
+) -> None:
+    with psycopg.connect(random_walk_database) as conn:
+        alpha = load_dataset(conn, config=DatasetConfig(feature_set="alpha158"))
+        both = load_dataset(conn, config=DatasetConfig(feature_set="all"))
+    assert both.features == random_walk_dataset.features + alpha.features
+    assert {"kmid", "roc5", "corr60", "vsumd60"} <= set(alpha.features)
+    assert both.frame[["date", "symbol"]].equals(random_walk_dataset.frame[["date", "symbol"]])
+    pd.testing.assert_frame_equal(
+        both.frame[list(alpha.features)], alpha.frame[list(alpha.features)], check_exact=False
+    )
+    assert len({random_walk_dataset.fingerprint, alpha.fingerprint, both.fingerprint}) == 3
 
 
 def test_dataset_from_the_marts(random_walk_dataset: Dataset, random_walk_database: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ml.config import MLSettings, WalkForwardConfig
+from ml.config import DatasetConfig, MLSettings, WalkForwardConfig
 from ml.evaluation import Comparison, ModelSummary
 from ml.promotion import PromotionRule, decide
 
@@ -67,10 +67,12 @@ def test_settings_size_the_training(monkeypatch) -> None:
     monkeypatch.setenv("STOCKYARD_ML_TEST_DAYS", "15")
     monkeypatch.setenv("STOCKYARD_ML_THREADS", "2")
     monkeypatch.setenv("STOCKYARD_ML_HORIZON", "21")
+    monkeypatch.setenv("STOCKYARD_ML_FEATURE_SET", "all")
+    monkeypatch.setenv("STOCKYARD_ML_MAX_TRAIN_DAYS", "500")
     settings = MLSettings()
     assert settings.walk_forward() == WalkForwardConfig(
-        n_folds=2, test_days=15, validation_days=63, min_train_days=252
+        n_folds=2, test_days=15, validation_days=63, min_train_days=252, max_train_days=500
     )
-    assert settings.dataset().horizon == 21
+    assert settings.dataset() == DatasetConfig(horizon=21, feature_set="all", label="rank")
     assert settings.xgboost().n_jobs == 2 and settings.prophet().n_jobs == 2
     assert settings.lstm().n_threads == 1

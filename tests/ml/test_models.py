@@ -13,7 +13,7 @@ from ml.config import LSTMConfig, WalkForwardConfig, XGBoostConfig
 from ml.datasets import TARGET, Dataset
 from ml.metrics import daily_ic
 from ml.models.lstm_model import LSTMModel
-from ml.models.xgboost_model import XGBoostModel
+from ml.models.xgboost_model import XGBoostModel, strided_dates
 from ml.splits import walk_forward_splits
 from tests.ml.support import synthetic_dataset
 
@@ -41,12 +41,22 @@ def rank_ic(dataset: Dataset, scores: pd.Series) -> float:
 @pytest.mark.parametrize("objective", ["regression", "ranking"])
 def test_xgboost_finds_the_planted_signal(objective: str) -> None:
     market = synthetic_dataset()
-    config = XGBoostConfig(objective=objective, n_estimators=60, early_stopping_rounds=10, n_jobs=1)
+    # Every training date: the synthetic market is small.
+    config = XGBoostConfig(
+        objective=objective, n_estimators=60, early_stopping_rounds=10, train_date_stride=1, n_jobs=1
+    )
     model = XGBoostModel(config)
     model.fit(market.dataset, SPLIT.train, SPLIT.validation)
     assert rank_ic(market.dataset, model.predict(market.dataset, SPLIT.test)) > 0.15
     importance = model.feature_importance(market.dataset)
     assert importance.idxmax() == market.signal and importance.sum() == pytest.approx(1.0)
+
+
+def test_xgboost_fits_every_strideth_date_picked_by_its_seed() -> None:
+    dates = pd.bdate_range("2024-01-01", periods=12)
+    assert strided_dates(dates, 5, seed=7).equals(dates[[4, 9]])
+    assert strided_dates(dates, 5, seed=10).equals(dates[[1, 6, 11]])
+    assert strided_dates(dates, 1, seed=7).equals(dates)
 
 
 def test_lstm_finds_the_planted_signal_and_is_deterministic() -> None:
