@@ -24,7 +24,14 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from ml.config import LSTMConfig, ModelConfig, ProphetConfig, TrackingConfig, XGBoostConfig
+from ml.config import (
+    STOCHASTIC_FAMILIES,
+    LSTMConfig,
+    ModelConfig,
+    ProphetConfig,
+    TrackingConfig,
+    XGBoostConfig,
+)
 from ml.datasets import FORWARD_RETURNS_TABLE, LABEL, TARGET, Dataset, training_label
 from ml.metrics import cross_sectional_metrics
 from ml.splits import Fold, yearly_splits
@@ -35,8 +42,6 @@ from ml.training import make_model
 EXPERIMENT = "stockyard-bench-models"
 ENSEMBLE = "ensemble"
 ALL_YEARS = "all"
-# Families fitted once per seed (Prophet's fit is deterministic).
-STOCHASTIC_FAMILIES = frozenset({"xgboost", "lstm"})
 DEFAULT_CONFIGS: dict[str, ModelConfig] = {
     "xgboost": XGBoostConfig(),
     "lstm": LSTMConfig(),
