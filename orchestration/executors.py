@@ -1,4 +1,5 @@
-"""Where the steps of the project's runs execute: the multiprocess executor on one machine, or Dagster's
+"""Where the steps of the project's runs execute: on one machine, each step in a process of its own (the
+multiprocess executor; a run of short steps asks to run them in its own process instead), or Dagster's
 Celery executor, which hands each step to Celery workers on as many machines as there are, with the shared
 Redis as broker (STOCKYARD_EXECUTOR_KIND=celery). The workers run the Celery app of
 orchestration.celery_worker, built from the same settings as the executor, so both sides name one broker.
@@ -24,15 +25,34 @@ from stockyard.endpoints import resolve_endpoints
 from stockyard.settings import StockyardSettings, get_services_settings
 
 FORKSERVER_PRELOAD = ["orchestration.definitions", "stockyard.quality.suite"]
-MULTIPROCESS_EXECUTOR = dg.multiprocess_executor.configured(
-    {
-        # One machine: each training uses every core, and memory holds one training's data.
-        "tag_concurrency_limits": [{"key": TRAINING_TAG, "limit": 1}],
-        # Steps fork from a server that has the code location and Great Expectations (which the checks
-        # import) imported already, instead of each importing them again (seconds per step). Named here:
-        # without the list Dagster preloads only its executor (it reads the missing list as an empty one).
-        "start_method": {"forkserver": {"preload_modules": FORKSERVER_PRELOAD}},
-    }
+MULTIPROCESS_CONFIG = {
+    # One machine: each training uses every core, and memory holds one training's data.
+    "tag_concurrency_limits": [{"key": TRAINING_TAG, "limit": 1}],
+    # Steps fork from a server that has the code location and Great Expectations (which the checks
+    # import) imported already, instead of each importing them again (seconds per step). Named here:
+    # without the list Dagster preloads only its executor (it reads the missing list as an empty one).
+    "start_method": {"forkserver": {"preload_modules": FORKSERVER_PRELOAD}},
+}
+# What a run asks for to run its steps in its own process, one after the other: for runs of short steps
+# (ingestion and its checks), where starting the step server and a process per step costs more than the
+# steps (see plan_launch in orchestration.launch).
+IN_PROCESS_RUN_CONFIG = {"execution": {"config": {"in_process": True}}}
+
+
+def _on_one_machine(config: dict[str, Any]) -> dict[str, Any]:
+    return {"in_process": {}} if config["in_process"] else {"multiprocess": MULTIPROCESS_CONFIG}
+
+
+ONE_MACHINE_EXECUTOR = dg.multi_or_in_process_executor.configured(
+    _on_one_machine,
+    config_schema={
+        "in_process": dg.Field(
+            bool,
+            default_value=False,
+            description="Run the steps one after the other in the run's process rather than each in a "
+            "process of its own (forked from a server that has the code location loaded).",
+        )
+    },
 )
 # The queue dagster-celery routes steps to and its workers listen on.
 CELERY_QUEUE = "dagster"
@@ -89,9 +109,15 @@ def celery_app_arguments(settings: ExecutorSettings) -> dict[str, Any]:
     }
 
 
+def in_process_run_config(settings: ExecutorSettings | None = None) -> dict[str, Any]:
+    """The run config that runs a run's steps in its own process, where the executor can (not Celery's)."""
+    settings = settings or get_executor_settings()
+    return IN_PROCESS_RUN_CONFIG if settings.kind == "multiprocess" else {}
+
+
 def build_executor(settings: ExecutorSettings | None = None) -> dg.ExecutorDefinition:
     """The executor the settings choose, for Definitions(executor=...)."""
     settings = settings or get_executor_settings()
     if settings.kind == "multiprocess":
-        return MULTIPROCESS_EXECUTOR
+        return ONE_MACHINE_EXECUTOR
     return celery_executor.configured(celery_app_arguments(settings))

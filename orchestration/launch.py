@@ -17,13 +17,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from orchestration.definitions import build_definitions
+from orchestration.executors import in_process_run_config
+from orchestration.ingestion.assets import INGESTION_GROUP
 from orchestration.jobs import DAILY_REFRESH, FULL_BUILD
 from orchestration.partitions import closed_partition_keys
 
@@ -38,6 +41,7 @@ class Launch:
     job: str
     asset_keys: list[dg.AssetKey]
     partition_range: tuple[str, str] | None
+    run_config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -69,12 +73,15 @@ def plan_launch(
     if not keys:
         raise ValueError(f"nothing in job {job} matches the selection {selection!r}")
     ordered = [key for key in graph.toposorted_asset_keys if key in keys]
+    # Ingestion's steps take seconds: a process per step, and the server they fork from, would cost more.
+    in_process = all(graph.get(key).group_name == INGESTION_GROUP for key in ordered)
+    run_config = in_process_run_config() if in_process else {}
     partitioned = [key for key in ordered if graph.get(key).is_partitioned]
     if not partitioned:
-        return Launch(job, ordered, None)
+        return Launch(job, ordered, None, run_config)
     partitions_def = graph.get(partitioned[0]).partitions_def
     assert partitions_def is not None
-    return Launch(job, ordered, _partition_range(partitions_def, start, end))
+    return Launch(job, ordered, _partition_range(partitions_def, start, end), run_config)
 
 
 def plan_missing(instance: dg.DagsterInstance) -> Launch | None:
@@ -122,7 +129,12 @@ def launch(plan: Launch, instance: dg.DagsterInstance) -> dg.ExecutionResult:
     """Execute `plan` as a run of its job on `instance`, its steps in processes of their own."""
     job = dg.build_reconstructable_job(__name__, job_named.__name__, reconstructable_args=(plan.job,))
     return dg.execute_job(
-        job, instance, tags=plan.tags, asset_selection=plan.asset_keys, raise_on_error=False
+        job,
+        instance,
+        run_config=plan.run_config,
+        tags=plan.tags,
+        asset_selection=plan.asset_keys,
+        raise_on_error=False,
     )
 
 

@@ -19,7 +19,7 @@ from dagster._core.execution.api import create_execution_plan
 
 from cli.services import ensure_databases
 from orchestration.definitions import build_definitions
-from orchestration.executors import CELERY_QUEUE, MULTIPROCESS_EXECUTOR, ExecutorSettings, build_executor
+from orchestration.executors import CELERY_QUEUE, ONE_MACHINE_EXECUTOR, ExecutorSettings, build_executor
 from orchestration.ml.assets import FAMILIES
 from stockyard.endpoints import resolve_endpoints
 from stockyard.marketdata.settings import get_market_data_settings
@@ -123,7 +123,7 @@ def workers(celery_environment: dict[str, str], tmp_path: Path) -> Iterator[dict
 
 
 def test_the_setting_chooses_the_executor() -> None:
-    assert build_executor(ExecutorSettings(kind="multiprocess")) is MULTIPROCESS_EXECUTOR
+    assert build_executor(ExecutorSettings(kind="multiprocess")) is ONE_MACHINE_EXECUTOR
     celery = build_executor(ExecutorSettings(kind="celery", celery_broker_url="redis://broker:6379/1"))
     assert celery.name == "celery"
     assert ExecutorSettings().kind == "multiprocess"

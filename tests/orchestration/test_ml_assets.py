@@ -11,7 +11,7 @@ import pytest
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
 from ml.tracking import MODEL_TRAINING_PAGE
 from orchestration.definitions import build_definitions
-from orchestration.executors import MULTIPROCESS_EXECUTOR
+from orchestration.executors import ONE_MACHINE_EXECUTOR
 from orchestration.ml.assets import (
     MODEL_EVALUATION,
     MODEL_PROMOTION,
@@ -53,7 +53,7 @@ def test_definitions_put_the_ml_assets_behind_the_marts() -> None:
         promotion_check_name(family): False for family in FAMILIES
     }
     # Training steps are tagged so the executor runs them one at a time, each on every core.
-    assert defs.executor is MULTIPROCESS_EXECUTOR
+    assert defs.executor is ONE_MACHINE_EXECUTOR
     assert {defs.get_assets_def(key_of(family=f)).op.tags[TRAINING_TAG] for f in FAMILIES} == set(FAMILIES)
     dg.Definitions.validate_loadable(defs)
 
