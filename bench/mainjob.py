@@ -7,7 +7,7 @@ against `warehouse.ingest` of the same provider and rows without Dagster (what b
 their ratio. Targets (issue 15): cold under 15 minutes on 2 cores, warm under 1 minute, a one-day refresh
 under 2 minutes, the ratio at most 2.
 
-    .venv/bin/python -m bench.mainjob [--symbols 110] [--start 2019-01-02] [--skip-cold]
+    .venv/bin/python -m bench.mainjob [--symbols 110] [--start 2019-01-02] [--state DIR [--skip-cold]]
 """
 
 from __future__ import annotations
@@ -51,21 +51,30 @@ def main() -> None:
     )
     parser.add_argument("--data", type=Path, default=None, help="folder of per-symbol CSV files")
     parser.add_argument("--metadata", type=Path, default=None, help="their metadata CSV")
+    parser.add_argument("--state", type=Path, default=None, help="the services' state folder to keep")
+    parser.add_argument("--skip-cold", action="store_true", help="reuse what a run with --state built")
     args = parser.parse_args()
+    if args.skip_cold and args.state is None:
+        parser.error("--skip-cold needs the --state of the run that built the warehouse")
     args.end = args.end or latest_closed_session(datetime.now(UTC))
     if args.data is not None:
         args.data = args.data.resolve()
         beside = args.data.parent / "constituents.csv"
         if args.metadata is None and beside.exists():
             args.metadata = beside
-        with tempfile.TemporaryDirectory(prefix="stockyard-bench-mainjob-") as state:
-            through_stockyard, plain = _ingestion(args, Path(state))
+        with tempfile.TemporaryDirectory(prefix="stockyard-bench-mainjob-") as folder:
+            through_stockyard, plain = _ingestion(args, Path(folder))
         _print_ingestion_summary(through_stockyard, plain)
         return
 
-    with tempfile.TemporaryDirectory(prefix="stockyard-bench-mainjob-") as state:
-        env = _environment(args, _fresh_warehouse(args.server_url, NAME), Path(state))
-        cold = _timed("cold: stockyard run --no-ui on an empty warehouse", ["run", "--no-ui"], env)
+    with tempfile.TemporaryDirectory(prefix="stockyard-bench-mainjob-") as temporary:
+        state = args.state.resolve() if args.state else Path(temporary)
+        if args.skip_cold:
+            env = _environment(args, f"{args.server_url.rsplit('/', 1)[0]}/{NAME}", state)
+            cold = float("nan")
+        else:
+            env = _environment(args, _fresh_warehouse(args.server_url, NAME), state)
+            cold = _timed("cold: stockyard run --no-ui on an empty warehouse", ["run", "--no-ui"], env)
         warm = _timed("warm: stockyard run --no-ui again, nothing new", ["run", "--no-ui"], env)
         last_day = _last_built_day(env)
         refresh = _timed(
@@ -81,7 +90,7 @@ def main() -> None:
             env,
             module=True,
         )
-        through_stockyard, plain = _ingestion(args, Path(state) / "i")
+        through_stockyard, plain = _ingestion(args, state / "i")
 
     print("\nsummary")
     print(f"  cold main job:        {cold:8.1f} s   (target < 900 s)")
