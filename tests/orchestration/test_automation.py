@@ -12,8 +12,8 @@ import pytest
 
 from orchestration.automation import FAILURE_RECORDED_TAG, SIGNAL_DECAY, build_automation
 from orchestration.definitions import build_definitions
-from orchestration.jobs import DAILY_REFRESH, FULL_BUILD, RETRAIN
 from orchestration.executors import IN_PROCESS_RUN_CONFIG
+from orchestration.jobs import DAILY_REFRESH, FULL_BUILD, RETRAIN
 from orchestration.launch import plan_launch, plan_missing
 from orchestration.partitions import EXCHANGE_TIMEZONE, trading_day_partitions
 from orchestration.resources import WarehouseResource
