@@ -21,6 +21,8 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -148,9 +150,15 @@ FOLLOWED = {
 }
 
 
+def open_code_location(instance: dg.DagsterInstance) -> WorkspaceProcessContext:
+    """The workspace of workspace.yaml, its code location's server started (and to be exited)."""
+    return WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(WORKSPACE_FILE)]))
+
+
 def launch(
     plan: Launch,
     instance: dg.DagsterInstance,
+    workspace: WorkspaceProcessContext,
     *,
     echo: Callable[[str], None] = print,
     wait_for_daemon: float = 0.0,
@@ -160,21 +168,20 @@ def launch(
     once with the instance's run launcher. Follow it to its end, echoing its steps; a stop (Ctrl-C, a
     signal's exception) meanwhile cancels it. The run, finished. `wait_for_daemon` seconds are given to a
     daemon being started to beat first."""
-    with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(WORKSPACE_FILE)])) as workspace:
-        context = workspace.create_request_context()
-        run = create_run(plan, instance, context)
-        deadline = time.monotonic() + wait_for_daemon
-        while not (queued := daemon_running(instance)) and time.monotonic() < deadline:
-            time.sleep(1)
-        echo(
-            f"run {run.run_id} of {plan.job}: "
-            + ("queued, the daemon launches it" if queued else "launched (no daemon running)")
-        )
-        if queued:
-            instance.submit_run(run.run_id, context)
-        else:
-            instance.launch_run(run.run_id, context)
-        return follow(instance, run.run_id, echo=echo)
+    context = workspace.create_request_context()
+    run = create_run(plan, instance, context)
+    deadline = time.monotonic() + wait_for_daemon
+    while not (queued := daemon_running(instance)) and time.monotonic() < deadline:
+        time.sleep(1)
+    echo(
+        f"run {run.run_id} of {plan.job}: "
+        + ("queued, the daemon launches it" if queued else "launched (no daemon running)")
+    )
+    if queued:
+        instance.submit_run(run.run_id, context)
+    else:
+        instance.launch_run(run.run_id, context)
+    return follow(instance, run.run_id, echo=echo)
 
 
 def create_run(
@@ -282,7 +289,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     started = time.monotonic()
-    with dg.DagsterInstance.get() as instance:
+    with ExitStack() as stack:
+        instance = stack.enter_context(dg.DagsterInstance.get())
+        # The code location's server starts (seconds: it imports the definitions) while this process plans;
+        # not for --missing, which usually finds nothing to do.
+        starting = None
+        if not args.missing:
+            starting = stack.enter_context(ThreadPoolExecutor(max_workers=1)).submit(
+                open_code_location, instance
+            )
+            stack.callback(lambda: starting.result().__exit__(None, None, None))
         try:
             plan = (
                 plan_missing(instance)
@@ -296,8 +312,13 @@ def main(argv: list[str] | None = None) -> int:
             print("nothing new: every asset is materialized up to the last closed trading day", flush=True)
             return 0
         print(f"launching {plan.describe()}", flush=True)
+        workspace = starting.result() if starting else stack.enter_context(open_code_location(instance))
         run = launch(
-            plan, instance, echo=lambda line: print(line, flush=True), wait_for_daemon=args.wait_for_daemon
+            plan,
+            instance,
+            workspace,
+            echo=lambda line: print(line, flush=True),
+            wait_for_daemon=args.wait_for_daemon,
         )
     outcome = run.status.value.lower()
     print(f"run {run.run_id} of {plan.job} {outcome} in {time.monotonic() - started:.0f} s", flush=True)
