@@ -181,7 +181,14 @@ def launch(
         instance.submit_run(run.run_id, context)
     else:
         instance.launch_run(run.run_id, context)
-    return follow(instance, run.run_id, echo=echo)
+
+    def launch_unless_dequeued() -> None:
+        # A daemon that stopped just before (its last beat still recent) would leave the run queued.
+        if not daemon_running(instance):
+            echo("the daemon stopped beating: launching the run without it")
+            instance.launch_run(run.run_id, context)
+
+    return follow(instance, run.run_id, echo=echo, while_queued=launch_unless_dequeued)
 
 
 def create_run(
@@ -231,9 +238,15 @@ def daemon_running(instance: dg.DagsterInstance) -> bool:
 
 
 def follow(
-    instance: dg.DagsterInstance, run_id: str, *, echo: Callable[[str], None], poll_seconds: float = 0.5
+    instance: dg.DagsterInstance,
+    run_id: str,
+    *,
+    echo: Callable[[str], None],
+    while_queued: Callable[[], None] = lambda: None,
+    poll_seconds: float = 0.5,
 ) -> DagsterRun:
-    """Echo the run's steps as they finish until it ends; cancel it should this be stopped meanwhile."""
+    """Echo the run's steps as they finish until it ends, calling `while_queued` at each look while it waits
+    in the queue; cancel it should this be stopped meanwhile."""
     cursor: str | None = None
     try:
         while True:
@@ -245,6 +258,8 @@ def follow(
                 echo(describe_event(record.event_log_entry))
             if run.is_finished and not records.has_more:
                 return run
+            if run.status == DagsterRunStatus.QUEUED:
+                while_queued()
             time.sleep(poll_seconds)
     finally:
         run = instance.get_run_by_id(run_id)
@@ -267,6 +282,9 @@ def describe_event(entry: EventLogEntry) -> str:
         return f"  {event.step_key}: skipped"
     if event.event_type == DagsterEventType.STEP_FAILURE:
         error = data.error  # type: ignore[union-attr]
+        # Dagster wraps what the step raised: its message says which op, the cause what went wrong.
+        while error is not None and error.cause is not None:
+            error = error.cause
         return f"  {event.step_key}: failed: {error.message.strip() if error else event.message}"
     return (
         f"run {'failed' if event.event_type == DagsterEventType.RUN_FAILURE else 'canceled'}: {event.message}"
