@@ -42,6 +42,9 @@ MLFLOW_DEFAULTS = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_ENABLE_ARTIFACTS_
 # Dagster writes the events it reports in batches (its run planning, a window step's per-day
 # materializations) in one statement each rather than one per event: see orchestration/event_log.py.
 DAGSTER_DEFAULTS = {"DAGSTER_EVENT_BATCH_SIZE": "1000"}
+# How long `stockyard run` waits for the daemon of the UI it starts to take runs from the queue before it
+# launches its run itself (a loaded machine takes a while to start the UI's processes).
+DAEMON_START_SECONDS = 120.0
 
 
 @services_app.command("up")
@@ -154,12 +157,16 @@ def _materialize(select: str, *, start: date | None, end: date | None) -> None:
 
 
 def _launch(arguments: list[str]) -> None:
-    """`python -m orchestration.launch <arguments>` with the services' environment, on an upgraded
-    warehouse."""
-    env = dagster_environment()
+    """`python -m orchestration.launch <arguments>` in this process (it imports what the code location
+    does: another interpreter would import it all again), with the services' environment, on an upgraded
+    warehouse. A stop signal meanwhile cancels the run."""
+    os.environ.update(dagster_environment())
     upgrade_database(resolve_endpoints(get_services_settings()).database_url)
-    command = [sys.executable, "-m", "orchestration.launch", *arguments]
-    status = processes.run(command, env=env, cwd=PROJECT_ROOT)
+    # The code server and the run start where `stockyard ui` starts them: in the project.
+    os.chdir(PROJECT_ROOT)
+    from orchestration.launch import main as launch_main
+
+    status = launch_main(arguments)
     if status == 2:
         # The launcher said what the selection or window lacks.
         raise typer.Exit(2)
@@ -184,23 +191,30 @@ def run(
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
 ) -> None:
     """The main job: start the services, build what is missing (full_build over every closed trading day on
-    a cold start, daily_refresh over the days that are new, nothing when nothing is), then serve
-    the API, the Dagster UI (with the daemon, which runs the schedules and sensors) and the MLflow UI until
-    Ctrl-C or SIGTERM, which stop them all. When the run fails, they still come up, the Dagster UI to show
-    why."""
+    a cold start, daily_refresh over the days that are new, nothing when nothing is), and serve the API, the
+    Dagster UI (with the daemon, which runs the schedules and sensors) and the MLflow UI until Ctrl-C or
+    SIGTERM, which stop them all. With the UI, it comes up first and its daemon launches the run from the
+    run queue, as it launches a schedule's; when the run fails, the UI shows why."""
     with processes.stop_signals_raise():
         services_up()
-        try:
+        if not ui:
             if build:
                 _launch(["--missing"])
-        except typer.Exit:
-            if not ui:
-                raise
-            typer.echo("materializing failed: the Dagster UI shows which step and why", err=True)
-        if ui:
-            env = dagster_environment()
-            with _mlflow_ui_beside(env), api_beside(env):
-                serve_ui(port=port)
+            return
+        env = dagster_environment()
+        with (
+            _mlflow_ui_beside(env),
+            api_beside(env),
+            processes.running(_dagster_ui_command(port), env=env, cwd=PROJECT_ROOT) as dagster_ui,
+        ):
+            typer.echo(f"Dagster UI on http://127.0.0.1:{port}")
+            if build:
+                try:
+                    _launch(["--missing", f"--wait-for-daemon={DAEMON_START_SECONDS:g}"])
+                except typer.Exit:
+                    typer.echo("materializing failed: the Dagster UI shows which step and why", err=True)
+            processes.wait_for_exit(dagster_ui)
+        raise typer.Exit(dagster_ui.returncode)
 
 
 @app.command("ui")
@@ -213,19 +227,13 @@ def serve_ui(port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] 
 def _serve_ui(port: int) -> None:
     env = dagster_environment()
     typer.echo(f"Dagster UI on http://127.0.0.1:{port}")
-    command = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "dev",
-        "-w",
-        str(PROJECT_ROOT / "workspace.yaml"),
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-    ]
-    raise typer.Exit(processes.run(command, env=env, cwd=PROJECT_ROOT))
+    raise typer.Exit(processes.run(_dagster_ui_command(port), env=env, cwd=PROJECT_ROOT))
+
+
+def _dagster_ui_command(port: int) -> list[str]:
+    """`dagster dev`: the webserver, the daemon and the code server of workspace.yaml."""
+    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    return [sys.executable, "-m", "dagster", "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)]
 
 
 @app.command("mlflow")

@@ -93,12 +93,16 @@ def run(command: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> int:
     """Run `command` to its end and return its exit status; an exception (a stop signal) stops it first."""
     child = start(command, env=env, cwd=cwd)
     try:
-        # Not reaped here: `stop` then sweeps the group of what the child left behind.
-        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+        wait_for_exit(child)
     except BaseException:
         stop(child)
         raise
     return stop(child)
+
+
+def wait_for_exit(child: subprocess.Popen[bytes]) -> None:
+    """Return when `child` has exited. Not reaped here: `stop` then sweeps the group of what it left."""
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
 
 
 def stop(child: subprocess.Popen[bytes], *, grace: float = STOP_GRACE_SECONDS) -> int:

@@ -1,4 +1,5 @@
-"""Where the steps of the project's runs execute: the multiprocess executor on one machine, or Dagster's
+"""Where the steps of the project's runs execute: on one machine, each step in a process of its own (the
+multiprocess executor; a run of short steps asks to run them in its own process instead), or Dagster's
 Celery executor, which hands each step to Celery workers on as many machines as there are, with the shared
 Redis as broker (STOCKYARD_EXECUTOR_KIND=celery). The workers run the Celery app of
 orchestration.celery_worker, built from the same settings as the executor, so both sides name one broker.
@@ -23,22 +24,42 @@ from orchestration.ml.assets import TRAINING_TAG
 from stockyard.endpoints import resolve_endpoints
 from stockyard.settings import StockyardSettings, get_services_settings
 
+FORKSERVER_PRELOAD = ["orchestration.definitions", "stockyard.quality.suite"]
+# What a run asks for to run its steps in its own process, one after the other: for runs of short steps
+# (ingestion and its checks), where starting the step server and a process per step costs more than the
+# steps (see plan_launch in orchestration.launch).
+IN_PROCESS_RUN_CONFIG = {"execution": {"config": {"in_process": True}}}
+
 
 @lru_cache
-def multiprocess_executor(training_steps: int) -> dg.ExecutorDefinition:
-    """The multiprocess executor, running at most `training_steps` training steps (seeds and families) at
-    once: by default one, as a training uses every core and memory holds one training's data."""
-    return dg.multiprocess_executor.configured(
-        {
-            "tag_concurrency_limits": [{"key": TRAINING_TAG, "limit": training_steps}],
-            # Steps fork from a server that has the definitions imported already, instead of each spawning a
-            # fresh interpreter that imports them again (seconds per step).
-            "start_method": {"forkserver": {}},
-        }
+def one_machine_executor(training_steps: int) -> dg.ExecutorDefinition:
+    """Dagster's multiprocess executor, running at most `training_steps` training steps (seeds and families)
+    at once: by default one, as a training uses every core and memory holds one training's data. A run may
+    ask for its steps in its own process instead (IN_PROCESS_RUN_CONFIG)."""
+    multiprocess = {
+        "tag_concurrency_limits": [{"key": TRAINING_TAG, "limit": training_steps}],
+        # Steps fork from a server that has the code location and Great Expectations (which the checks
+        # import) imported already, instead of each importing them again (seconds per step). Named here:
+        # without the list Dagster preloads only its executor (it reads the missing list as an empty one).
+        "start_method": {"forkserver": {"preload_modules": FORKSERVER_PRELOAD}},
+    }
+
+    def on_one_machine(config: dict[str, Any]) -> dict[str, Any]:
+        return {"in_process": {}} if config["in_process"] else {"multiprocess": multiprocess}
+
+    return dg.multi_or_in_process_executor.configured(
+        on_one_machine,
+        config_schema={
+            "in_process": dg.Field(
+                bool,
+                default_value=False,
+                description="Run the steps one after the other in the run's process rather than each in a "
+                "process of its own (forked from a server that has the code location loaded).",
+            )
+        },
     )
 
 
-MULTIPROCESS_EXECUTOR = multiprocess_executor(1)
 # The queue dagster-celery routes steps to and its workers listen on.
 CELERY_QUEUE = "dagster"
 
@@ -100,9 +121,15 @@ def celery_app_arguments(settings: ExecutorSettings) -> dict[str, Any]:
     }
 
 
+def in_process_run_config(settings: ExecutorSettings | None = None) -> dict[str, Any]:
+    """The run config that runs a run's steps in its own process, where the executor can (not Celery's)."""
+    settings = settings or get_executor_settings()
+    return IN_PROCESS_RUN_CONFIG if settings.kind == "multiprocess" else {}
+
+
 def build_executor(settings: ExecutorSettings | None = None) -> dg.ExecutorDefinition:
     """The executor the settings choose, for Definitions(executor=...)."""
     settings = settings or get_executor_settings()
     if settings.kind == "multiprocess":
-        return multiprocess_executor(settings.training_steps)
+        return one_machine_executor(settings.training_steps)
     return celery_executor.configured(celery_app_arguments(settings))

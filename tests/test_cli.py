@@ -9,20 +9,26 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import httpx
 import psycopg
 import pytest
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from mlflow import MlflowClient
 
 from cli.main import api_beside
 from cli.services import port_open
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
 from ml.tracking import PARENT_RUN_TAG
+from orchestration.automation import TRIGGER_TAG
+from orchestration.launch import LOCATION_NAME, TRIGGER
 from serving.settings import get_api_settings
 from stockyard.endpoints import sibling_database_url
+from stockyard.settings import PROJECT_ROOT
 from tests.support import throwaway_database, wait_until_ready
 
 STOCKYARD = [sys.executable, "-m", "cli.main"]
@@ -308,3 +314,57 @@ def test_materialize_rejects_a_bad_date(cli_env: dict[str, str]) -> None:
     result = run(["materialize", "--start", "2025-13-01"], cli_env)
     assert result.returncode == 2
     assert "'2025-13-01' is not a date" in result.stderr
+
+
+@contextmanager
+def instance_of(env: dict[str, str]) -> Iterator[dg.DagsterInstance]:
+    """The Dagster instance `stockyard` uses with `env`, on the Dagster database beside its warehouse."""
+    database = sibling_database_url(env["STOCKYARD_SERVICES_DATABASE_URL"], "_dagster")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_DATABASE_URL", database)
+        with dg.DagsterInstance.from_config(str(PROJECT_ROOT / "dagster_home")) as instance:
+            yield instance
+
+
+def test_materialize_launches_a_run_of_the_code_location_and_exits_non_zero_when_it_fails(
+    cli_env: dict[str, str],
+) -> None:
+    """No daemon runs here: the run launcher starts the run at once (the queue and the daemon are
+    tests/test_cli_automation.py's)."""
+    # Prices before the universe: the ingestion step fails, saying raw.stocks is empty.
+    failed = run(["materialize", "--select", "key:raw_daily_prices", "--end", "2025-01-03"], cli_env)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    (step,) = [line for line in failed.stdout.splitlines() if line.startswith("  raw_market_data: failed:")]
+    assert "raw.stocks is empty" in step
+
+    built = run(["materialize", "--select", "group:ingestion", "--end", "2025-01-10"], cli_env)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "launched (no daemon running)" in built.stdout
+    # The steps as they finished, checks included.
+    assert "  raw_market_data: done in " in built.stdout
+    assert "check row_rules on raw_daily_prices: passed" in built.stdout
+
+    with instance_of(cli_env) as instance:
+        succeeded, failure = instance.get_runs()
+        started = instance.get_records_for_run(
+            succeeded.run_id, of_type={dg.DagsterEventType.RUN_STARTING, dg.DagsterEventType.RUN_ENQUEUED}
+        ).records
+    assert failure.status == dg.DagsterRunStatus.FAILURE
+    assert succeeded.status == dg.DagsterRunStatus.SUCCESS and succeeded.job_name == "full_build"
+    assert [record.event_log_entry.dagster_event_type for record in started] == [
+        dg.DagsterEventType.RUN_STARTING
+    ]
+    # A run of the code location the daemon and the UI load, as a schedule's is, not of a job this process
+    # built: the UI can re-execute it, a run launcher elsewhere could start it.
+    origin, code_origin = succeeded.remote_job_origin, succeeded.job_code_origin
+    assert origin is not None and origin.location_name == LOCATION_NAME
+    assert code_origin is not None
+    pointer = code_origin.repository_origin.code_pointer
+    assert pointer.describe() == "from orchestration.definitions import defs"
+    # Tagged as the schedules tag theirs: who launched it, and its trading days.
+    assert succeeded.tags[TRIGGER_TAG] == TRIGGER
+    assert succeeded.tags[ASSET_PARTITION_RANGE_START_TAG] == "2025-01-02"
+    assert succeeded.tags[ASSET_PARTITION_RANGE_END_TAG] == "2025-01-10"
+    assert succeeded.asset_selection == {
+        dg.AssetKey(key) for key in ("stock_universe", "raw_daily_prices", "raw_corporate_actions")
+    }

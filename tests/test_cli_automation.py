@@ -9,12 +9,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import dagster as dg
 import psycopg
 
 from stockyard.endpoints import sibling_database_url
 from stockyard.run_failures import RunFailure, read_run_failures
 from tests.support import throwaway_database, wait_until_ready
-from tests.test_cli import free_port, run
+from tests.test_cli import free_port, instance_of, run
 from tests.test_cli_stopping import stockyard, stop_and_check
 
 
@@ -60,8 +61,16 @@ def test_the_daemon_records_a_failed_run(redis_url: str, tmp_path: Path) -> None
             # Prices before the universe: the ingestion step fails, saying raw.stocks is empty.
             failed = run(["materialize", "--select", "key:raw_daily_prices", "--end", "2025-01-03"], env)
             assert failed.returncode == 1, failed.stdout + failed.stderr
+            # Through the run queue, which the UI's daemon takes it from, as it takes a schedule's run.
+            assert "queued, the daemon launches it" in failed.stdout
             wait_for("the failed run recorded in ops.run_failures", recorded)
             stop_and_check(ui, [port], signal.SIGINT)
+        with instance_of(env) as instance:
+            (failed_run,) = instance.get_runs()
+            queued = instance.get_records_for_run(
+                failed_run.run_id, of_type=dg.DagsterEventType.RUN_ENQUEUED
+            ).records
+        assert failed_run.status == dg.DagsterRunStatus.FAILURE and len(queued) == 1
 
         (failure,) = recorded()
         assert failure.job_name == "full_build"

@@ -20,7 +20,7 @@ from dagster._core.execution.api import create_execution_plan
 from cli.services import ensure_databases
 from ml.config import get_ml_settings
 from orchestration.definitions import build_definitions
-from orchestration.executors import CELERY_QUEUE, MULTIPROCESS_EXECUTOR, ExecutorSettings, build_executor
+from orchestration.executors import CELERY_QUEUE, ExecutorSettings, build_executor, one_machine_executor
 from orchestration.ml.assets import FAMILIES, TRAINING_TAG, family_seeds
 from stockyard.endpoints import resolve_endpoints
 from stockyard.marketdata.settings import get_market_data_settings
@@ -124,11 +124,11 @@ def workers(celery_environment: dict[str, str], tmp_path: Path) -> Iterator[dict
 
 
 def test_the_setting_chooses_the_executor() -> None:
-    assert build_executor(ExecutorSettings(kind="multiprocess")) is MULTIPROCESS_EXECUTOR
+    assert build_executor(ExecutorSettings(kind="multiprocess")) is one_machine_executor(1)
     # On a machine with cores and memory to spare, several training steps (seeds, families) at once.
     for steps in (1, 3):
         executor = build_executor(ExecutorSettings(kind="multiprocess", training_steps=steps))
-        config = executor.apply_config_mapping({}).value["config"]
+        config = executor.apply_config_mapping({}).value["config"]["multiprocess"]
         assert config["tag_concurrency_limits"] == [{"key": TRAINING_TAG, "limit": steps}]
     celery = build_executor(ExecutorSettings(kind="celery", celery_broker_url="redis://broker:6379/1"))
     assert celery.name == "celery"

@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
 from ml.tracking import MODEL_TRAINING_PAGE
 from orchestration.definitions import build_definitions
-from orchestration.executors import MULTIPROCESS_EXECUTOR
+from orchestration.executors import one_machine_executor
 from orchestration.ml.assets import (
     MODEL_EVALUATION,
     MODEL_PROMOTION,
@@ -58,7 +58,7 @@ def test_definitions_put_the_ml_assets_behind_the_marts() -> None:
         promotion_check_name(family): False for family in FAMILIES
     }
     # Training steps are tagged so the executor runs them one at a time, each on every core.
-    assert defs.executor is MULTIPROCESS_EXECUTOR
+    assert defs.executor is one_machine_executor(1)
     for family in FAMILIES:
         steps = defs.get_assets_def(key_of(family=family)).node_def.node_defs
         assert {step.tags[TRAINING_TAG] for step in steps} == {family}
