@@ -128,7 +128,8 @@ def test_the_setting_chooses_the_executor() -> None:
     # On a machine with cores and memory to spare, several training steps (seeds, families) at once.
     for steps in (1, 3):
         executor = build_executor(ExecutorSettings(kind="multiprocess", training_steps=steps))
-        config = executor.apply_config_mapping({}).value["config"]["multiprocess"]
+        mapped = executor.apply_config_mapping({"config": {"in_process": False}}).value
+        config = mapped["config"]["multiprocess"]
         assert config["tag_concurrency_limits"] == [{"key": TRAINING_TAG, "limit": steps}]
     celery = build_executor(ExecutorSettings(kind="celery", celery_broker_url="redis://broker:6379/1"))
     assert celery.name == "celery"
