@@ -140,7 +140,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        gc.unfreeze()  # several apps start and stop in one test process
         # uvicorn has stopped accepting and drained the requests in flight by now.
         await app.state.live_hub.stop()
         await state.stop()
