@@ -209,8 +209,12 @@ def run(
         ):
             typer.echo(f"Dagster UI on http://127.0.0.1:{port}")
             if build:
+                from ml.config import TrackingConfig, get_ml_settings
+
                 try:
                     _launch(["--missing", f"--wait-for-daemon={DAEMON_START_SECONDS:g}"])
+                    # On a cold start the families' runs exist only now.
+                    _echo_family_runs(TrackingConfig.from_settings(ml=get_ml_settings()))
                 except typer.Exit:
                     typer.echo("materializing failed: the Dagster UI shows which step and why", err=True)
             processes.wait_for_exit(dagster_ui)
@@ -292,6 +296,10 @@ def _echo_mlflow_ui(tracking: TrackingConfig) -> None:
     """Where the MLflow UI is and, for the project's own store, the runs table of each family there: the
     links open it on its model-training side, in the project's view (the UI's home opens on GenAI)."""
     typer.echo(f"MLflow UI on {tracking.ui_url}")
+    _echo_family_runs(tracking)
+
+
+def _echo_family_runs(tracking: TrackingConfig) -> None:
     if tracking.is_remote:
         return
     from mlflow import MlflowClient
