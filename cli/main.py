@@ -203,7 +203,8 @@ def run(
             return
         env = dagster_environment()
         with (
-            _mlflow_ui_beside(env),
+            # With a build, the families' runs links come after it (on a cold start, the runs come with it).
+            _mlflow_ui_beside(env, runs_links=not build),
             api_beside(env),
             processes.running(_dagster_ui_command(port), env=env, cwd=PROJECT_ROOT) as dagster_ui,
         ):
@@ -213,7 +214,6 @@ def run(
 
                 try:
                     _launch(["--missing", f"--wait-for-daemon={DAEMON_START_SECONDS:g}"])
-                    # On a cold start the families' runs exist only now.
                     _echo_family_runs(TrackingConfig.from_settings(ml=get_ml_settings()))
                 except typer.Exit:
                     typer.echo("materializing failed: the Dagster UI shows which step and why", err=True)
@@ -274,7 +274,7 @@ def _mlflow_ui_command(tracking: TrackingConfig, ml: MLSettings) -> list[str]:
 
 
 @contextmanager
-def _mlflow_ui_beside(env: dict[str, str]) -> Iterator[None]:
+def _mlflow_ui_beside(env: dict[str, str], *, runs_links: bool = True) -> Iterator[None]:
     """The MLflow UI in the background for the duration, unless a tracking server serves its own or
     something (an MLflow UI started earlier) already listens on its port."""
     from ml.config import TrackingConfig, get_ml_settings
@@ -282,21 +282,22 @@ def _mlflow_ui_beside(env: dict[str, str]) -> Iterator[None]:
     ml = get_ml_settings()
     tracking = TrackingConfig.from_settings(ml=ml)
     if tracking.is_remote or port_open(ml.ui_port):
-        _echo_mlflow_ui(tracking)
+        _echo_mlflow_ui(tracking, runs_links=runs_links)
         yield
         return
     command = _mlflow_ui_command(tracking, ml)
     # Before the server starts: on a new store, the client and the server would both create MLflow's tables.
-    _echo_mlflow_ui(tracking)
+    _echo_mlflow_ui(tracking, runs_links=runs_links)
     with processes.running(command, env=env, cwd=PROJECT_ROOT):
         yield
 
 
-def _echo_mlflow_ui(tracking: TrackingConfig) -> None:
+def _echo_mlflow_ui(tracking: TrackingConfig, *, runs_links: bool = True) -> None:
     """Where the MLflow UI is and, for the project's own store, the runs table of each family there: the
     links open it on its model-training side, in the project's view (the UI's home opens on GenAI)."""
     typer.echo(f"MLflow UI on {tracking.ui_url}")
-    _echo_family_runs(tracking)
+    if runs_links:
+        _echo_family_runs(tracking)
 
 
 def _echo_family_runs(tracking: TrackingConfig) -> None:
