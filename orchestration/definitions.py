@@ -5,6 +5,9 @@ Its jobs (orchestration.jobs) are what `stockyard run` / `stockyard materialize`
 the definitions, never at import time.
 """
 
+import os
+from functools import cache
+
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
@@ -82,4 +85,11 @@ def build_definitions(ml: MLSettings | None = None) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    # A run's process loads the code location more than once (the job, then the subset of it the run
+    # covers), and each load would build everything again (seconds): built once per set of settings.
+    return _definitions_for(frozenset(os.environ.items()))
+
+
+@cache
+def _definitions_for(_environment: frozenset[tuple[str, str]]) -> dg.Definitions:
     return build_definitions()

@@ -6,37 +6,45 @@ With --missing (what `stockyard run` does), only what the instance lacks runs: n
 materialized up to the last closed trading day, the daily_refresh job over the days after the last one built
 when only days are new, and full_build (over the window from the first day missing) otherwise.
 
-The run is one run of the named job (a part of it with --select), created from the code location that
-workspace.yaml names, as the daemon creates the runs of the schedules and sensors, and launched by the
-instance: queued for the daemon when one is running (`stockyard ui`), else launched at once by the instance's
-run launcher (no queue needs a daemon to start just for it). Its partitioned assets cover the trading days
-from --start to --end (default: every partition whose session has closed), given as the run's partition range
-tags; its other assets run once, after their parents. Its steps are printed as they finish; SIGINT or SIGTERM
-cancels it. Exit status 0 when the run succeeded, 1 when it failed or was canceled.
+The run is one run of the named job (a part of it with --select), of the code location that workspace.yaml
+names (the origin the daemon gives the runs of the schedules and sensors), started through the instance:
+queued for the daemon when one is running (`stockyard ui`), else started at once (no queue needs a daemon to
+start just for it). Under Dagster's default run launcher, which would start a code server and a run process
+on this machine, each loading the definitions again, the run's process is forked from this one, which has
+them loaded; another run launcher (Kubernetes, say) is asked to launch it. Its partitioned assets cover the
+trading days from --start to --end (default: every partition whose session has closed), given as the run's
+partition range tags; its other assets run once, after their parents. Its steps are printed as they finish;
+SIGINT or SIGTERM cancels it. Exit status 0 when the run succeeded, 1 when it failed or was canceled.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 import dagster as dg
-from dagster import DagsterEventType, DagsterRun, DagsterRunStatus, EventLogEntry
-from dagster._core.definitions.selector import JobSubsetSelector
+from dagster import DagsterEvent, DagsterEventType, DagsterRun, DagsterRunStatus
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.events import EngineEventData
+from dagster._core.launcher import DefaultRunLauncher
+from dagster._core.remote_origin import CodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from dagster._core.workspace.context import BaseWorkspaceRequestContext, WorkspaceProcessContext
+from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
+from dagster._grpc.impl import core_execute_run
 
 from orchestration.automation import TRIGGER_TAG
-from orchestration.definitions import build_definitions
 from orchestration.executors import in_process_run_config
 from orchestration.ingestion.assets import INGESTION_GROUP
 from orchestration.jobs import DAILY_REFRESH, FULL_BUILD
@@ -63,15 +71,45 @@ class Launch:
         return f"{self.job}: {len(self.asset_keys)} asset(s){window}"
 
 
+# The code location as workspace.yaml names it, which `stockyard ui` (webserver and daemon) loads too.
+WORKSPACE_FILE = PROJECT_ROOT / "workspace.yaml"
+LOCATION_NAME = "stockyard"
+
+
+class CodeLocation:
+    """The code location of workspace.yaml, loaded in this process: its origin (what the UI and the daemon
+    know it by) and its definitions, loaded once."""
+
+    def __init__(self) -> None:
+        (origin,) = WorkspaceFileTarget(paths=[str(WORKSPACE_FILE)]).create_origins()
+        target = origin.loadable_target_origin
+        assert origin.location_name == LOCATION_NAME and target.module_name is not None
+        self.origin: CodeLocationOrigin = origin
+        self.repository = ReconstructableRepository.for_module(
+            target.module_name, target.attribute or "defs", target.working_directory or os.getcwd()
+        )
+
+    @cached_property
+    def definitions(self) -> dg.RepositoryDefinition:
+        return self.repository.get_definition()
+
+    def job_origin(self, job: str) -> RemoteJobOrigin:
+        return RemoteJobOrigin(RemoteRepositoryOrigin(self.origin, self.definitions.name), job)
+
+
 def plan_launch(
-    job: str, selection: str | None = None, *, start: date | None = None, end: date | None = None
+    job: str,
+    selection: str | None = None,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    location: CodeLocation | None = None,
 ) -> Launch:
     """What a run of `job` (of `selection` within it) covers. Raises ValueError on a selection or window that
     names nothing."""
-    defs = build_definitions()
-    job_def = defs.resolve_job_def(job)
-    graph = defs.resolve_asset_graph()
-    in_job = job_def.asset_layer.executable_asset_keys
+    definitions = (location or CodeLocation()).definitions
+    graph = definitions.asset_graph
+    in_job = definitions.get_job(job).asset_layer.executable_asset_keys
     if selection is None:
         keys = set(in_job)
     else:
@@ -92,10 +130,10 @@ def plan_launch(
     return Launch(job, ordered, _partition_range(partitions_def, start, end), run_config)
 
 
-def plan_missing(instance: dg.DagsterInstance) -> Launch | None:
+def plan_missing(instance: dg.DagsterInstance, location: CodeLocation | None = None) -> Launch | None:
     """What the instance lacks, as a launch (None: nothing)."""
-    defs = build_definitions()
-    graph = defs.resolve_asset_graph()
+    location = location or CodeLocation()
+    graph = location.definitions.asset_graph
     keys = [key for key in graph.toposorted_asset_keys if graph.get(key).is_executable]
     never = [key for key in keys if not graph.get(key).is_partitioned and not _materialized(instance, key)]
     partitioned = [key for key in keys if graph.get(key).is_partitioned]
@@ -108,9 +146,8 @@ def plan_missing(instance: dg.DagsterInstance) -> Launch | None:
     if not missing and not never:
         return None
     first = min(missing) if missing else closed[-1]
-    if never:
-        return plan_launch(FULL_BUILD, start=date.fromisoformat(first))
-    return plan_launch(DAILY_REFRESH, start=date.fromisoformat(first))
+    job = FULL_BUILD if never else DAILY_REFRESH
+    return plan_launch(job, start=date.fromisoformat(first), location=location)
 
 
 def _materialized(instance: dg.DagsterInstance, key: dg.AssetKey) -> bool:
@@ -133,9 +170,6 @@ def _partition_range(
     return inside[0], inside[-1]
 
 
-# The code location as workspace.yaml names it, which `stockyard ui` (webserver and daemon) loads too.
-WORKSPACE_FILE = PROJECT_ROOT / "workspace.yaml"
-LOCATION_NAME = "stockyard"
 # Whose launch a run is, like the schedules' and sensors' runs say theirs (orchestration.automation).
 TRIGGER = "stockyard"
 # A daemon that has beaten within this long is taken to be running (it beats every 30 s).
@@ -158,76 +192,87 @@ def open_code_location(instance: dg.DagsterInstance) -> WorkspaceProcessContext:
 def launch(
     plan: Launch,
     instance: dg.DagsterInstance,
-    workspace: WorkspaceProcessContext,
+    location: CodeLocation,
     *,
     echo: Callable[[str], None] = print,
     wait_for_daemon: float = 0.0,
 ) -> DagsterRun:
-    """Create `plan`'s run from the code location, as the daemon creates a schedule's, and have it run:
-    through the run queue when a daemon is there to launch it (`stockyard ui` runs one), else launched at
-    once with the instance's run launcher. Follow it to its end, echoing its steps; a stop (Ctrl-C, a
-    signal's exception) meanwhile cancels it. The run, finished. `wait_for_daemon` seconds are given to a
-    daemon being started to beat first."""
-    context = workspace.create_request_context()
-    run = create_run(plan, instance, context)
+    """Create `plan`'s run of the code location, as the daemon creates a schedule's, and have it run:
+    through the run queue when a daemon is there to launch it (`stockyard ui` runs one), else at once, in a
+    process forked from this one under Dagster's default run launcher, else by the instance's run launcher.
+    Follow it to its end, echoing its steps; a stop (Ctrl-C, a signal's exception) meanwhile cancels it.
+    The run, finished. `wait_for_daemon` seconds are given to a daemon being started to beat first."""
+    run = create_run(plan, instance, location)
     deadline = time.monotonic() + wait_for_daemon
     while not (queued := daemon_running(instance)) and time.monotonic() < deadline:
         time.sleep(1)
-    echo(
-        f"run {run.run_id} of {plan.job}: "
-        + ("queued, the daemon launches it" if queued else "launched (no daemon running)")
-    )
-    if queued:
-        instance.submit_run(run.run_id, context)
-    else:
-        instance.launch_run(run.run_id, context)
-
-    def launch_unless_dequeued() -> None:
-        # A daemon that stopped just before (its last beat still recent) would leave the run queued.
-        if not daemon_running(instance):
-            echo("the daemon stopped beating: launching the run without it")
+    if not queued and isinstance(instance.run_launcher, DefaultRunLauncher):
+        echo(f"run {run.run_id} of {plan.job}: started here (no daemon running)")
+        worker = start_run_worker(run, instance, location)
+        return follow(instance, run.run_id, echo=echo, worker=worker)
+    with open_code_location(instance) as workspace:
+        context = workspace.create_request_context()
+        echo(
+            f"run {run.run_id} of {plan.job}: "
+            + ("queued, the daemon launches it" if queued else "launched (no daemon running)")
+        )
+        if queued:
+            instance.submit_run(run.run_id, context)
+        else:
             instance.launch_run(run.run_id, context)
 
-    return follow(instance, run.run_id, echo=echo, while_queued=launch_unless_dequeued)
+        def launch_unless_dequeued() -> None:
+            # A daemon that stopped just before (its last beat still recent) would leave the run queued.
+            if not daemon_running(instance):
+                echo("the daemon stopped beating: launching the run without it")
+                instance.launch_run(run.run_id, context)
+
+        return follow(instance, run.run_id, echo=echo, while_queued=launch_unless_dequeued)
 
 
-def create_run(
-    plan: Launch, instance: dg.DagsterInstance, context: BaseWorkspaceRequestContext
-) -> DagsterRun:
-    location = context.get_code_location(LOCATION_NAME)
-    (repository,) = location.get_repositories().values()
-    remote_job = location.get_job(
-        JobSubsetSelector(
-            location_name=LOCATION_NAME,
-            repository_name=repository.name,
-            job_name=plan.job,
-            op_selection=None,
-            asset_selection=plan.asset_keys,
-        )
-    )
-    execution_plan = location.get_execution_plan(
-        remote_job, plan.run_config, step_keys_to_execute=None, known_state=None, instance=instance
-    )
-    return instance.create_run(
-        job_name=plan.job,
-        run_id=None,
+def create_run(plan: Launch, instance: dg.DagsterInstance, location: CodeLocation) -> DagsterRun:
+    job = location.definitions.get_job(plan.job)
+    return instance.create_run_for_job(
+        job_def=job,
         run_config=plan.run_config,
-        resolved_op_selection=remote_job.resolved_op_selection,
-        step_keys_to_execute=None,
-        op_selection=None,
         status=DagsterRunStatus.NOT_STARTED,
-        root_run_id=None,
-        parent_run_id=None,
-        tags={**remote_job.run_tags, **plan.tags, TRIGGER_TAG: TRIGGER},
-        job_snapshot=remote_job.job_snapshot,
-        execution_plan_snapshot=execution_plan.execution_plan_snapshot,
-        parent_job_snapshot=remote_job.parent_job_snapshot,
-        remote_job_origin=remote_job.get_remote_origin(),
-        job_code_origin=remote_job.get_python_origin(),
-        asset_selection=frozenset(plan.asset_keys),
-        asset_check_selection=None,
-        asset_graph=repository.asset_graph,
+        tags={**job.run_tags, **plan.tags, TRIGGER_TAG: TRIGGER},
+        asset_selection=set(plan.asset_keys),
+        remote_job_origin=location.job_origin(plan.job),
+        job_code_origin=location.repository.get_reconstructable_job(plan.job).get_python_origin(),
     )
+
+
+def start_run_worker(
+    run: DagsterRun, instance: dg.DagsterInstance, location: CodeLocation
+) -> multiprocessing.process.BaseProcess:
+    """The process executing `run`, forked from this one, which has the code location loaded: what Dagster's
+    default run launcher would start, but without loading the definitions once more."""
+    # As the instance reports a run it hands to its run launcher.
+    instance.report_dagster_event(
+        DagsterEvent(DagsterEventType.RUN_STARTING.value, job_name=run.job_name), run_id=run.run_id
+    )
+    worker = multiprocessing.get_context("fork").Process(
+        target=_execute_run,
+        args=(location.repository, run.run_id, instance.get_ref()),
+        name=f"dagster-run-{run.run_id}",
+    )
+    worker.start()
+    return worker
+
+
+def _execute_run(repository: ReconstructableRepository, run_id: str, instance_ref: Any) -> None:
+    # Out of the terminal's process group: Ctrl-C reaches the command, which cancels the run (see follow),
+    # and not this process at once, which would take it for an unexpected interruption.
+    os.setsid()
+    with dg.DagsterInstance.from_ref(instance_ref) as instance:
+        run = instance.get_run_by_id(run_id)
+        assert run is not None
+        instance.report_engine_event(
+            f"Started process for run (pid: {os.getpid()}).", run, EngineEventData.in_process(os.getpid())
+        )
+        for _ in core_execute_run(repository.get_reconstructable_job(run.job_name), run, instance, True):
+            pass
 
 
 def daemon_running(instance: dg.DagsterInstance) -> bool:
@@ -243,10 +288,12 @@ def follow(
     *,
     echo: Callable[[str], None],
     while_queued: Callable[[], None] = lambda: None,
+    worker: multiprocessing.process.BaseProcess | None = None,
     poll_seconds: float = 0.5,
 ) -> DagsterRun:
     """Echo the run's steps as they finish until it ends, calling `while_queued` at each look while it waits
-    in the queue; cancel it should this be stopped meanwhile."""
+    in the queue; cancel it should this be stopped meanwhile. `worker`: the process executing the run here,
+    which is told to stop when the run is being canceled (from here or from the UI)."""
     cursor: str | None = None
     try:
         while True:
@@ -255,22 +302,55 @@ def follow(
             records = instance.get_records_for_run(run_id, cursor=cursor, of_type=FOLLOWED)
             cursor = records.cursor
             for record in records.records:
-                echo(describe_event(record.event_log_entry))
+                event = record.event_log_entry.dagster_event
+                assert event is not None
+                echo(describe_event(event))
             if run.is_finished and not records.has_more:
                 return run
             if run.status == DagsterRunStatus.QUEUED:
                 while_queued()
+            if worker is not None:
+                _watch_worker(instance, run, worker)
             time.sleep(poll_seconds)
     finally:
         run = instance.get_run_by_id(run_id)
         if run is not None and not run.is_finished:
             echo(f"stopping run {run_id}")
-            instance.run_coordinator.cancel_run(run_id)
+            if worker is None:
+                instance.run_coordinator.cancel_run(run_id)
+            else:
+                instance.report_run_canceling(run)
+                _interrupt(worker)
+                worker.join()
+                _fail_if_unfinished(instance, run_id, worker)
 
 
-def describe_event(entry: EventLogEntry) -> str:
-    event = entry.dagster_event
-    assert event is not None
+def _watch_worker(
+    instance: dg.DagsterInstance, run: DagsterRun, worker: multiprocessing.process.BaseProcess
+) -> None:
+    """Interrupt the worker of a run being canceled (from the UI), which then ends it as canceled; fail the
+    run if its worker ended without ending it."""
+    if run.status == DagsterRunStatus.CANCELING:
+        _interrupt(worker)
+    elif not worker.is_alive():
+        _fail_if_unfinished(instance, run.run_id, worker)
+
+
+def _interrupt(worker: multiprocessing.process.BaseProcess) -> None:
+    # Dagster takes SIGINT in a run's process as the request to stop (the UI's "terminate" sends it too).
+    if worker.pid is not None and worker.is_alive():
+        os.kill(worker.pid, signal.SIGINT)
+
+
+def _fail_if_unfinished(
+    instance: dg.DagsterInstance, run_id: str, worker: multiprocessing.process.BaseProcess
+) -> None:
+    run = instance.get_run_by_id(run_id)
+    if run is not None and not run.is_finished:
+        instance.report_run_failed(run, f"The run's process ended (exit code {worker.exitcode}) mid-run.")
+
+
+def describe_event(event: DagsterEvent) -> str:
     data = event.event_specific_data
     if event.event_type == DagsterEventType.STEP_SUCCESS:
         return f"  {event.step_key}: done in {data.duration_ms / 1000:.1f} s"  # type: ignore[union-attr]
@@ -309,19 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with ExitStack() as stack:
         instance = stack.enter_context(dg.DagsterInstance.get())
-        # The code location's server starts (seconds: it imports the definitions) while this process plans;
-        # not for --missing, which usually finds nothing to do.
-        starting = None
-        if not args.missing:
-            starting = stack.enter_context(ThreadPoolExecutor(max_workers=1)).submit(
-                open_code_location, instance
-            )
-            stack.callback(lambda: starting.result().__exit__(None, None, None))
+        location = CodeLocation()
         try:
             plan = (
-                plan_missing(instance)
+                plan_missing(instance, location)
                 if args.missing
-                else plan_launch(args.job, args.select, start=args.start, end=args.end)
+                else plan_launch(args.job, args.select, start=args.start, end=args.end, location=location)
             )
         except ValueError as error:
             print(error, file=sys.stderr)
@@ -330,11 +403,10 @@ def main(argv: list[str] | None = None) -> int:
             print("nothing new: every asset is materialized up to the last closed trading day", flush=True)
             return 0
         print(f"launching {plan.describe()}", flush=True)
-        workspace = starting.result() if starting else stack.enter_context(open_code_location(instance))
         run = launch(
             plan,
             instance,
-            workspace,
+            location,
             echo=lambda line: print(line, flush=True),
             wait_for_daemon=args.wait_for_daemon,
         )

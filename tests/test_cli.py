@@ -339,7 +339,7 @@ def test_materialize_launches_a_run_of_the_code_location_and_exits_non_zero_when
 
     built = run(["materialize", "--select", "group:ingestion", "--end", "2025-01-10"], cli_env)
     assert built.returncode == 0, built.stdout + built.stderr
-    assert "launched (no daemon running)" in built.stdout
+    assert "started here (no daemon running)" in built.stdout
     # The steps as they finished, checks included.
     assert "  raw_market_data: done in " in built.stdout
     assert "check row_rules on raw_daily_prices: passed" in built.stdout
@@ -367,4 +367,42 @@ def test_materialize_launches_a_run_of_the_code_location_and_exits_non_zero_when
     assert succeeded.tags[ASSET_PARTITION_RANGE_END_TAG] == "2025-01-10"
     assert succeeded.asset_selection == {
         dg.AssetKey(key) for key in ("stock_universe", "raw_daily_prices", "raw_corporate_actions")
+    }
+
+
+def test_a_stopped_materialize_and_a_run_terminated_in_the_ui_end_canceled(cli_env: dict[str, str]) -> None:
+    """The run's process is forked from the command (no daemon, Dagster's default run launcher): SIGTERM
+    to the command, or the UI's terminate (the run marked canceling), interrupt it, and the run ends
+    canceled rather than failed."""
+    arguments = ["materialize", "--select", "group:ingestion+", "--end", "2025-01-10"]
+
+    def start_and_wait_for_a_step() -> tuple[subprocess.Popen[str], str]:
+        command = subprocess.Popen(
+            STOCKYARD + arguments, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert command.stdout is not None
+        run_id = ""
+        for line in command.stdout:
+            if "started here (no daemon running)" in line:
+                run_id = line.split()[1]
+            if line.startswith("  stock_universe: done"):
+                return command, run_id
+        raise AssertionError(f"no step finished (exit {command.wait()})")
+
+    stopped, stopped_run = start_and_wait_for_a_step()
+    stopped.send_signal(signal.SIGTERM)
+    output, _ = stopped.communicate(timeout=120)
+    assert stopped.returncode != 0 and f"stopping run {stopped_run}" in output, output
+
+    terminated, terminated_run = start_and_wait_for_a_step()
+    with instance_of(cli_env) as instance:
+        run = instance.get_run_by_id(terminated_run)
+        assert run is not None
+        instance.report_run_canceling(run)  # what the UI's terminate does first
+        output, _ = terminated.communicate(timeout=120)
+        assert terminated.returncode == 1, output
+        statuses = {run_id: instance.get_run_by_id(run_id).status for run_id in (stopped_run, terminated_run)}  # type: ignore[union-attr]
+    assert statuses == {
+        stopped_run: dg.DagsterRunStatus.CANCELED,
+        terminated_run: dg.DagsterRunStatus.CANCELED,
     }
