@@ -4,9 +4,10 @@ A run over a window of N trading days plans one materialization per asset and da
 Dagster's PostgreSQL storage writes each of those events on its own, two connections apiece (the event,
 then the asset index), which made the cold window run wait minutes before starting (and is what upstream's
 dagster-io/dagster PR 33231 and issue 31694 are about). Here a batch of them is one insert and one index
-transaction. Batches exist when DAGSTER_EVENT_BATCH_SIZE is set, which `stockyard` does for every process
-it starts (cli.main.DAGSTER_DEFAULTS); the per-day materializations a window step reports then come in
-batches too, which the PostgreSQL storage already writes at once. dagster_home/dagster.yaml selects it.
+transaction, with one index row written per asset. Batches exist when DAGSTER_EVENT_BATCH_SIZE is set,
+which `stockyard` does for every process it starts (cli.main.DAGSTER_DEFAULTS); the per-day
+materializations a window step reports then come in batches too, which the PostgreSQL storage already
+writes at once. dagster_home/dagster.yaml selects it.
 """
 
 from __future__ import annotations
@@ -45,9 +46,16 @@ class BatchedPlanningEventLogStorage(PostgresEventLogStorage):
                 self.prepare_insert_event_batch(planned).returning(SqlEventLogStorageTable.c.id)
             ).fetchall()
         event_ids = [int(row[0]) for row in rows]
+        # The asset index keeps, per asset, the run and time of its latest event: its latest planned one in
+        # the batch says all the others would (one upsert per asset rather than per asset and day).
+        latest = {
+            event.dagster_event.asset_key: (event, event_id)
+            for event, event_id in zip(planned, event_ids, strict=True)
+            if event.dagster_event
+        }
         with self.index_transaction() as conn:
             self._store_asset_event_tags(conn, planned, event_ids)
-            for event, event_id in zip(planned, event_ids, strict=True):
+            for event, event_id in latest.values():
                 self._store_asset_event(conn, event, event_id)
         others = [event for event in events if event.dagster_event_type != PLANNED]
         if others:
