@@ -10,6 +10,7 @@ The suites import Great Expectations, which takes seconds: they are imported whe
 the definitions stays fast.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import LiteralString
 
@@ -42,8 +43,7 @@ def build_quality_checks(
     market_data = market_data or get_market_data_settings()
     results_dir = quality_results_dir(state_dir)
     checks = [
-        _price_row_check(quality, results_dir),
-        _price_plausibility_check(quality, results_dir),
+        _price_bar_checks(quality, results_dir),
         _served_symbols_check(results_dir),
         _action_row_check(quality, results_dir),
         _metadata_check(results_dir),
@@ -124,50 +124,51 @@ def build_recommendation_check(
     return recommendation_rules
 
 
-def _price_row_check(quality: QualitySettings, results_dir: Path) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=RAW_DAILY_PRICES,
-        name="row_rules",
-        blocking=True,
-        description="Loaded bars keep the row rules (prices present and positive, volume >= 0, high/low "
-        "around open/close, one bar per symbol and date, NYSE trading days), and the window's quarantined "
-        f"share stays within STOCKYARD_QUALITY_MAX_QUARANTINED_SHARE ({quality.max_quarantined_share:.2%}).",
+def _price_bar_checks(quality: QualitySettings, results_dir: Path) -> dg.AssetChecksDefinition:
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                "row_rules",
+                asset=RAW_DAILY_PRICES,
+                blocking=True,
+                description="Loaded bars keep the row rules (prices present and positive, volume >= 0, "
+                "high/low around open/close, one bar per symbol and date, NYSE trading days), and the "
+                "window's quarantined share stays within STOCKYARD_QUALITY_MAX_QUARANTINED_SHARE "
+                f"({quality.max_quarantined_share:.2%}).",
+            ),
+            dg.AssetCheckSpec(
+                "plausibility",
+                asset=RAW_DAILY_PRICES,
+                blocking=False,
+                description="Warnings: gaps (no bar on a trading day a symbol was listed), moves beyond "
+                f"STOCKYARD_QUALITY_MAX_DAILY_MOVE ({quality.max_daily_move:.0%}) no corporate action "
+                "explains, stale repeated bars, zero volume.",
+            ),
+        ],
+        # One step for both: each reads every bar of the window (seconds for years of them), so they share
+        # one read.
+        name="raw_daily_prices_bar_checks",
+        can_subset=True,
     )
-    def raw_daily_prices_row_rules(
+    def raw_daily_prices_bar_checks(
         context: dg.AssetCheckExecutionContext, warehouse_db: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        from stockyard.quality.raw import check_price_rows
+    ) -> Iterator[dg.AssetCheckResult]:
+        from stockyard.quality.raw import check_price_plausibility, check_price_rows, window_bars
 
+        window = _checked_window(context)
+        selected = {key.name for key in context.selected_asset_check_keys}
         with warehouse_db.connect() as conn:
-            result = check_price_rows(
-                conn, _checked_window(context), settings=quality, results_dir=results_dir
-            )
-        return _check_result(result)
+            bars = window_bars(conn, window)
+            if "row_rules" in selected:
+                rows = check_price_rows(conn, window, settings=quality, results_dir=results_dir, bars=bars)
+                yield _check_result(rows, RAW_DAILY_PRICES, "row_rules")
+            if "plausibility" in selected:
+                plausibility = check_price_plausibility(
+                    conn, window, settings=quality, results_dir=results_dir, bars=bars
+                )
+                yield _check_result(plausibility, RAW_DAILY_PRICES, "plausibility")
 
-    return raw_daily_prices_row_rules
-
-
-def _price_plausibility_check(quality: QualitySettings, results_dir: Path) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=RAW_DAILY_PRICES,
-        name="plausibility",
-        blocking=False,
-        description="Warnings: gaps (no bar on a trading day a symbol was listed), moves beyond "
-        f"STOCKYARD_QUALITY_MAX_DAILY_MOVE ({quality.max_daily_move:.0%}) no corporate action explains, "
-        "stale repeated bars, zero volume.",
-    )
-    def raw_daily_prices_plausibility(
-        context: dg.AssetCheckExecutionContext, warehouse_db: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        from stockyard.quality.raw import check_price_plausibility
-
-        with warehouse_db.connect() as conn:
-            result = check_price_plausibility(
-                conn, _checked_window(context), settings=quality, results_dir=results_dir
-            )
-        return _check_result(result)
-
-    return raw_daily_prices_plausibility
+    return raw_daily_prices_bar_checks
 
 
 def _served_symbols_check(results_dir: Path) -> dg.AssetChecksDefinition:
@@ -293,8 +294,11 @@ def _checked_window(context: dg.AssetCheckExecutionContext) -> Window:
     return Window.of(pd.Timestamp(first).date(), pd.Timestamp(last).date())
 
 
-def _check_result(result: QualityResult) -> dg.AssetCheckResult:
-    """A Dagster check result: per-rule counts, a sample of failing rows per rule, the GE results' path."""
+def _check_result(
+    result: QualityResult, asset: dg.AssetKey | None = None, check: str | None = None
+) -> dg.AssetCheckResult:
+    """A Dagster check result: per-rule counts, a sample of failing rows per rule, the GE results' path.
+    `asset` and `check` name it where a step runs more than one check."""
     failing = result.failing_rules
     metadata: dict[str, dg.RawMetadataValue] = {
         "window": str(result.window) if result.window else "all rows",
@@ -321,6 +325,8 @@ def _check_result(result: QualityResult) -> dg.AssetCheckResult:
             "quarantined_sample": dg.MetadataValue.md(markdown_table(quarantine.sample)),
         }
     return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=check,
         passed=result.passed,
         severity=dg.AssetCheckSeverity(result.severity.value),
         metadata=metadata,

@@ -25,7 +25,7 @@ def read_frame(
     """The rows of `query` (bound with `params`); `types` pins columns Arrow should not infer (an all-null
     column would otherwise come back untyped). Dates come back as datetime64[ns], like the calendar's."""
     with conn.cursor().copy(f"copy ({query}) to stdout with (format csv, header)", params) as copy:
-        stream = io.BufferedReader(_ChunkReader(bytes(chunk) for chunk in copy), buffer_size=1 << 20)
+        stream = io.BufferedReader(_ChunkReader(iter(copy)), buffer_size=1 << 20)
         convert = pacsv.ConvertOptions(column_types=dict(types or {}))
         table = pacsv.open_csv(stream, convert_options=convert).read_all()
     # Arrow frees each column once pandas holds it: the rows are never in memory twice over.
@@ -36,9 +36,9 @@ def read_frame(
 
 
 class _ChunkReader(io.RawIOBase):
-    """A readable stream over an iterator of byte chunks (what a COPY yields)."""
+    """A readable stream over an iterator of byte chunks (what a COPY yields: one per row)."""
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
+    def __init__(self, chunks: Iterator[Any]) -> None:
         self._chunks = chunks
         self._pending = memoryview(b"")
 
@@ -46,12 +46,17 @@ class _ChunkReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = memoryview(chunk)
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
+        # Filled with as many rows as fit: a read per row would cost a call through the buffered reader each.
+        target = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(target):
+            if not self._pending:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._pending = memoryview(chunk).cast("B")
+            size = min(len(target) - filled, len(self._pending))
+            target[filled : filled + size] = self._pending[:size]
+            self._pending = self._pending[size:]
+            filled += size
+        return filled

@@ -155,11 +155,22 @@ def action_row_rules() -> list[Rule]:
     ]
 
 
+def window_bars(conn: psycopg.Connection, window: Window) -> pd.DataFrame:
+    """The window's loaded bars (symbol, date, OHLCV), by symbol and date: what both price checks read."""
+    return _bars(conn, _WINDOW_BARS, window)
+
+
 def check_price_rows(
-    conn: psycopg.Connection, window: Window, *, settings: QualitySettings, results_dir: Path
+    conn: psycopg.Connection,
+    window: Window,
+    *,
+    settings: QualitySettings,
+    results_dir: Path,
+    bars: pd.DataFrame | None = None,
 ) -> QualityResult:
-    """ERROR: loaded bars breaking a row rule, and the quarantined share of the window over its threshold."""
-    frame = row_frame(_bars(conn, _WINDOW_BARS, window))
+    """ERROR: loaded bars breaking a row rule, and the quarantined share of the window over its threshold.
+    `bars`: the window's, when read already (window_bars)."""
+    frame = row_frame(window_bars(conn, window) if bars is None else bars)
     sessions = [day.date().isoformat() for day in trading_days(window.first, window.last)]
     name = "raw_daily_prices.row_rules"
     findings, path = run_suite(
@@ -246,10 +257,16 @@ def check_served_symbols(conn: psycopg.Connection, window: Window, *, results_di
 
 
 def check_price_plausibility(
-    conn: psycopg.Connection, window: Window, *, settings: QualitySettings, results_dir: Path
+    conn: psycopg.Connection,
+    window: Window,
+    *,
+    settings: QualitySettings,
+    results_dir: Path,
+    bars: pd.DataFrame | None = None,
 ) -> QualityResult:
-    """WARN: gaps in listed symbols, moves no corporate action explains, stale repeats, zero volume."""
-    frame = _plausibility_frame(conn, window)
+    """WARN: gaps in listed symbols, moves no corporate action explains, stale repeats, zero volume.
+    `bars`: the window's, when read already (window_bars)."""
+    frame = _plausibility_frame(conn, window, window_bars(conn, window) if bars is None else bars)
     name = "raw_daily_prices.plausibility"
     findings, path = run_suite(
         name,
@@ -385,13 +402,12 @@ def row_frame(bars: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _plausibility_frame(conn: psycopg.Connection, window: Window) -> pd.DataFrame:
+def _plausibility_frame(conn: psycopg.Connection, window: Window, bars: pd.DataFrame) -> pd.DataFrame:
     """Every (symbol, trading day) of the window between the symbol's first and last bar, with its bar when
     one loaded, how far it moved from the previous bar (adjusted for the day's corporate actions) and whether
     it repeats it. Days with a quarantined bar are left out (the row check reports those), unless the bar
     quarantined was an identical copy of the loaded one."""
     params = {"first": window.first, "last": window.last}
-    bars = _bars(conn, _WINDOW_BARS, window)
     previous = _bars(conn, _PREVIOUS_BARS, window)
     actions = read_frame(
         conn,
