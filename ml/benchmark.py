@@ -3,8 +3,9 @@
 Protocol: one fold per test year (ml.splits.yearly_splits): train on every labelled date before the year (or
 the last `max_train_days`), stop early on a validation block that ends a purge before the year, predict the
 year. A stochastic family is fitted once per seed and its row is the seeds' ensemble (the mean of each
-seed's per-date rank). `ensemble` is the mean per-date rank of the families' rows. Predictions made
-elsewhere (Qlib's) enter as frames of (date, symbol, prediction) and are scored by the same code.
+seed's per-date rank, ml.models.ensemble.rank_ensemble, as the model training registers predicts).
+`ensemble` is the mean per-date rank of the families' rows. Predictions made elsewhere (Qlib's) enter as
+frames of (date, symbol, prediction) and are scored by the same code.
 
 Each row is scored per test year and over all test dates: the cross-sectional metrics of ml.metrics (IC,
 ICIR, rank IC, rank ICIR, the rank IC's Newey-West t, all against the dataset's target, the forward excess
@@ -34,6 +35,7 @@ from ml.config import (
 )
 from ml.datasets import FORWARD_RETURNS_TABLE, LABEL, TARGET, Dataset, training_label
 from ml.metrics import cross_sectional_metrics
+from ml.models.ensemble import rank_ensemble
 from ml.splits import Fold, yearly_splits
 from ml.topk_dropout import TopkDropoutConfig, backtest_metrics, topk_dropout_daily
 from ml.tracking import configure_tracking, git_commit
@@ -155,21 +157,6 @@ def fit_and_predict(
             progress(f"{family} seed {seed} test year {fold.test[0].year}: fitted on {len(fold.train)} dates")
         parts.append(rank_ensemble(per_seed))
     return pd.concat(parts, ignore_index=True)
-
-
-def rank_ensemble(predictions: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """The mean per-date percentile rank of several prediction frames (date, symbol, prediction) over the
-    (date, symbol) pairs they all score; one frame is returned as it is."""
-    if len(predictions) == 1:
-        return predictions[0].loc[:, ["date", "symbol", "prediction"]].reset_index(drop=True)
-    ranks = [
-        frame.dropna(subset=["prediction"])
-        .assign(prediction=lambda f: f.groupby("date")["prediction"].rank(pct=True))
-        .set_index(["date", "symbol"])["prediction"]
-        for frame in predictions
-    ]
-    joined = pd.concat(ranks, axis=1, join="inner")
-    return joined.mean(axis=1).rename("prediction").reset_index()
 
 
 def score_predictions(

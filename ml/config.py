@@ -66,7 +66,7 @@ class MLSettings(StockyardSettings):
         default=(7, 11),
         min_length=1,
         description="Seeds of the stochastic families (XGBoost, LSTM), a JSON list: each trains as a step of "
-        "its own and the best on the validation dates is registered. Prophet fits once.",
+        "its own and their rank ensemble is registered. Prophet fits once.",
     )
 
     def dataset(self) -> DatasetConfig:

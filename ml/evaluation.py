@@ -29,7 +29,6 @@ class SeedRun:
     model_id: str
     metrics: dict[str, float]
     fold_metrics: tuple[dict[str, float], ...]
-    validation_metrics: dict[str, float]
     evaluation_window: DateWindow
 
     @property

@@ -1,6 +1,7 @@
-"""Daily recommendations from the champion XGBoost model: per symbol of one date, the score, its rank and
-percentile, a calibrated expected excess return with a confidence, a buy / hold / sell action and the
-features that moved the score most (XGBoost's own per-prediction contributions, exact TreeSHAP values).
+"""Daily recommendations from the champion XGBoost model (its seeds' ensemble): per symbol of one date, the
+score, its rank and percentile, a calibrated expected excess return with a confidence, a buy / hold / sell
+action and the features that moved the score most (XGBoost's own per-prediction contributions, exact
+TreeSHAP values, averaged over the seeds).
 
 The rows scored are the dataset's rows of that date, features normalized across the date's symbols as in
 training (`load_dataset(conn, DateWindow(day, day))` gives exactly those: normalization uses only the
@@ -18,19 +19,22 @@ import math
 from dataclasses import dataclass
 from datetime import date
 
-import mlflow.artifacts
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 from mlflow import MlflowClient
 
+from ml.models.ensemble import SeedEnsemble, load_ensemble
 from ml.models.xgboost_model import XGBoostModel
-from ml.tracking import CHAMPION, registered_model_name, version_with_alias
+from ml.tracking import (
+    CHAMPION,
+    load_out_of_sample_predictions,
+    registered_model_name,
+    version_with_alias,
+)
 from stockyard.product_settings import ProductSettings, get_product_settings
 from stockyard.products import RECOMMENDATION_COLUMNS
 
-# The walk-forward's out-of-sample predictions, as ml.training logs them with every run.
-OOS_PREDICTIONS_ARTIFACT = "oos_predictions.parquet"
 BIAS = "bias"
 
 
@@ -107,11 +111,12 @@ class ScoreCalibration:
 
 @dataclass(frozen=True)
 class Champion:
-    """The champion version of the XGBoost model from the registry, with its run's walk-forward out-of-sample
-    predictions (date, symbol, prediction, target, fold: made by each fold's model on dates it never saw,
-    the honest scores to backtest) and the calibration fitted on them."""
+    """The champion version of the XGBoost model (the ensemble of its seeds' boosters) from the registry,
+    with its run's walk-forward out-of-sample predictions (date, symbol, prediction, target, fold: made by
+    each fold's models on dates they never saw, the honest scores to backtest) and the calibration fitted
+    on them."""
 
-    model: XGBoostModel
+    model: SeedEnsemble[XGBoostModel]
     model_name: str
     version: str
     run_id: str
@@ -168,17 +173,21 @@ def fit_calibration(predictions: pd.DataFrame, *, bins: int = 10) -> ScoreCalibr
     )
 
 
-def feature_contributions(model: XGBoostModel, rows: pd.DataFrame) -> pd.DataFrame:
-    """Per row, each feature's contribution to the model's prediction and the `bias` (the prediction with no
-    feature known), from XGBoost's `pred_contribs`; a row's contributions and bias sum to its prediction."""
+def feature_contributions(model: SeedEnsemble[XGBoostModel], rows: pd.DataFrame) -> pd.DataFrame:
+    """Per row, each feature's contribution and the `bias` (the prediction with no feature known), from
+    XGBoost's `pred_contribs`, averaged over the seeds' boosters: a row's contributions and bias sum to the
+    mean of the seeds' raw predictions. The ensemble's score is a mean of per-date ranks, which no additive
+    attribution reproduces, so the seeds' mean contribution is its explanation (with one seed, exact)."""
     features = _model_features(model, rows)
     matrix = xgb.DMatrix(rows[features], feature_names=features)
-    contributions = model.booster.predict(matrix, pred_contribs=True)
+    contributions = np.mean(
+        [member.booster.predict(matrix, pred_contribs=True) for member in model.members.values()], axis=0
+    )
     return pd.DataFrame(contributions, index=rows.index, columns=[*features, BIAS], dtype=np.float64)
 
 
 def recommend(
-    model: XGBoostModel,
+    model: SeedEnsemble[XGBoostModel],
     rows: pd.DataFrame,
     calibration: ScoreCalibration,
     *,
@@ -202,10 +211,7 @@ def recommend(
         raise ValueError(f"feature rows of {data_date} repeat symbol(s) {', '.join(repeated[:5])}")
 
     contributions = feature_contributions(model, rows)
-    scores = pd.Series(
-        np.asarray(model.booster.inplace_predict(rows[_model_features(model, rows)]), dtype=np.float64),
-        index=rows.index,
-    )
+    scores = pd.Series(model.predict_frame(rows), index=rows.index)
     if not np.isfinite(scores.to_numpy()).all():
         raise ValueError(f"the model gave non-finite scores on {data_date}")
     frame = pd.DataFrame({"symbol": rows["symbol"].astype(str), "score": scores})
@@ -233,14 +239,8 @@ def recommend(
     return frame.loc[:, list(RECOMMENDATION_COLUMNS)]
 
 
-def load_out_of_sample_predictions(run_id: str) -> pd.DataFrame:
-    """A training run's walk-forward predictions (MLflow tracking must be configured)."""
-    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=OOS_PREDICTIONS_ARTIFACT)
-    return pd.read_parquet(path)
-
-
 def load_champion(client: MlflowClient, model_name: str | None = None) -> Champion:
-    """The version of `model_name` (default stockyard-xgboost) with the champion alias, its booster,
+    """The version of `model_name` (default stockyard-xgboost) with the champion alias, its seeds' boosters,
     out-of-sample predictions and calibration. `client` and MLflow's tracking URI must point at the same
     store: ml.tracking's configure_tracking does both."""
     model_name = model_name or registered_model_name(XGBoostModel.family)
@@ -249,7 +249,7 @@ def load_champion(client: MlflowClient, model_name: str | None = None) -> Champi
         raise LookupError(f"{model_name} has no {CHAMPION} version yet: train a model first")
     out_of_sample = load_out_of_sample_predictions(version.run_id)
     return Champion(
-        model=XGBoostModel.load(f"models:/{model_name}/{version.version}"),
+        model=load_ensemble(f"models:/{model_name}/{version.version}", XGBoostModel),
         model_name=model_name,
         version=str(version.version),
         run_id=version.run_id,
@@ -272,8 +272,8 @@ def _single_date(rows: pd.DataFrame) -> date:
     return result
 
 
-def _model_features(model: XGBoostModel, rows: pd.DataFrame) -> list[str]:
-    features = list(model.booster.feature_names or ())
+def _model_features(model: SeedEnsemble[XGBoostModel], rows: pd.DataFrame) -> list[str]:
+    features = next(iter(model.members.values())).features
     if not features:
         raise ValueError("the model has no feature names: it was not trained on a named frame")
     missing = [name for name in features if name not in rows.columns]

@@ -10,6 +10,8 @@ import sys
 from typing import Any
 
 import mlflow
+import mlflow.artifacts
+import pandas as pd
 import psycopg
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
@@ -37,15 +39,17 @@ MODEL_TRAINING_PAGE = "workflowType=machine_learning"
 # or filter of its own.
 RUNS_VIEW_KEY = "stockyard-runs"
 SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
-# The tags of a family's run: the seeds it chose from, the one it registered (a seed's run has the latter)
-# and the version of the registered model it made.
+# The tags of a family's run: the seeds its model is the ensemble of, and the version of the registered
+# model it made; a seed's run has its seed.
 SEEDS_TAG = "seeds"
 SEED_TAG = "seed"
 MODEL_VERSION_TAG = "model_version"
+# The walk-forward's out-of-sample predictions, as ml.training logs them with every run.
+OOS_PREDICTIONS_ARTIFACT = "oos_predictions.parquet"
 # What the view shows beside the promotion metric: the metrics that say how sure and how tradable it is,
 # the seeds, the version and its promotion decision.
 _RUNS_VIEW_METRICS = ("rank_ic", "rank_ic_tstat", "long_short_sharpe")
-_RUNS_VIEW_TAGS = (SEEDS_TAG, SEED_TAG, MODEL_VERSION_TAG, "promotion.decision")
+_RUNS_VIEW_TAGS = (SEEDS_TAG, MODEL_VERSION_TAG, "promotion.decision")
 
 
 def experiment_name(family: str) -> str:
@@ -105,7 +109,7 @@ def runs_view(promotion_metric: str) -> dict[str, Any]:
     """The runs table's view: the families' runs (not their seeds'), best first on the promotion metric.
 
     MLflow's table nests runs under their parent only when sorted by start time, so sorted on a metric it
-    would list each family's run beside the seed run it copies: the view keeps to the runs with seeds.
+    would list each family's run beside its seeds' runs: the view keeps to the runs with seeds.
     """
     metrics = [promotion_metric, *(name for name in _RUNS_VIEW_METRICS if name != promotion_metric)]
     return {
@@ -180,6 +184,12 @@ def version_with_alias(client: MlflowClient, model_name: str, alias: str) -> Mod
             return None
         raise
     return None if version is None else client.get_model_version(model_name, str(version))
+
+
+def load_out_of_sample_predictions(run_id: str) -> pd.DataFrame:
+    """A training run's walk-forward predictions (MLflow tracking must be configured)."""
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=OOS_PREDICTIONS_ARTIFACT)
+    return pd.read_parquet(path)
 
 
 def ui_command(config: TrackingConfig, *, host: str = "127.0.0.1", port: int = 5000) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from importlib.metadata import version
-from typing import ClassVar, Protocol, Self
+from typing import Protocol, Self
 
 import pandas as pd
 from mlflow.models.model import ModelInfo
@@ -15,7 +15,9 @@ MODEL_ARTIFACT = "model"
 
 
 class Model(Protocol):
-    family: ClassVar[str]
+    @property
+    def family(self) -> str:
+        """The family's name (a class attribute of each family's model)."""
 
     def fit(self, dataset: Dataset, train: pd.DatetimeIndex, validation: pd.DatetimeIndex) -> None:
         """Fit on the dataset's `train` dates; `validation` dates (later, past a purge gap) stop training

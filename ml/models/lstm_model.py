@@ -35,6 +35,7 @@ PREDICT_BATCH = 8192
 # The last labelled dates permutation importance is measured on.
 IMPORTANCE_DATES = 63
 INPUT_EXAMPLE_SYMBOLS = 2
+WEIGHTS_FILE, SPEC_FILE = "weights.pt", "spec.json"
 
 
 class _Network(nn.Module):
@@ -86,6 +87,7 @@ class _Sequences:
 
 class LSTMModel:
     family: ClassVar[str] = "lstm"
+    packages: ClassVar[tuple[str, ...]] = ("torch", "pandas", "numpy")
 
     def __init__(
         self,
@@ -194,29 +196,37 @@ class LSTMModel:
     def forecast_metrics(self, dataset: Dataset) -> dict[str, float]:
         return {}
 
-    def log_model(self, dataset: Dataset, *, registered_model_name: str | None) -> ModelInfo:
+    def input_example(self, dataset: Dataset) -> pd.DataFrame:
+        """The last `sequence_length` rows of the last symbols: the windows their last rows need."""
         last_symbols = dataset.frame["symbol"].iloc[-INPUT_EXAMPLE_SYMBOLS:]
-        example = (
+        return (
             dataset.frame.loc[dataset.frame["symbol"].isin(last_symbols), ["symbol", "date", *self.features]]
             .groupby("symbol")
             .tail(self.config.sequence_length)
             .reset_index(drop=True)
         )
+
+    def log_model(self, dataset: Dataset, *, registered_model_name: str | None) -> ModelInfo:
+        example = self.input_example(dataset)
         signature = infer_signature(example, self.predict_frame(example))
-        with tempfile.TemporaryDirectory() as folder:
-            weights, spec = Path(folder) / "weights.pt", Path(folder) / "spec.json"
-            torch.save(_cpu_state(self.network), weights)
-            spec.write_text(json.dumps({"config": asdict(self.config), "features": list(self.features)}))
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = Path(scratch)
+            self.save(folder)
             info: ModelInfo = mlflow.pyfunc.log_model(
                 name=MODEL_ARTIFACT,
                 python_model=LSTMPyfunc(),
-                artifacts={"weights": str(weights), "spec": str(spec)},
+                artifacts={"weights": str(folder / WEIGHTS_FILE), "spec": str(folder / SPEC_FILE)},
                 signature=signature,
                 input_example=example,
                 registered_model_name=registered_model_name,
-                pip_requirements=pinned_requirements("torch", "pandas", "numpy"),
+                pip_requirements=pinned_requirements(*self.packages),
             )
         return info
+
+    def save(self, folder: Path) -> None:
+        torch.save(_cpu_state(self.network), folder / WEIGHTS_FILE)
+        spec = {"config": asdict(self.config), "features": list(self.features)}
+        (folder / SPEC_FILE).write_text(json.dumps(spec))
 
     def _scores(self, network: _Network, sequences: _Sequences, rows: np.ndarray) -> np.ndarray:
         network.eval()
@@ -236,7 +246,11 @@ class LSTMModel:
         return cls(wrapper.model.config, wrapper.model.features, _cpu_state(wrapper.model.network))
 
     @classmethod
-    def from_files(cls, weights: Path, spec: Path) -> LSTMModel:
+    def from_folder(cls, folder: Path) -> Self:
+        return cls.from_files(folder / WEIGHTS_FILE, folder / SPEC_FILE)
+
+    @classmethod
+    def from_files(cls, weights: Path, spec: Path) -> Self:
         saved = json.loads(spec.read_text())
         state = torch.load(weights, map_location="cpu", weights_only=True)
         return cls(LSTMConfig(**saved["config"]), tuple(saved["features"]), state)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar, Self
 
 import mlflow.xgboost
@@ -24,10 +25,13 @@ from ml.metrics import daily_ic
 from ml.models.base import MODEL_ARTIFACT, pinned_requirements
 
 INPUT_EXAMPLE_ROWS = 5
+# XGBoost's binary format, which keeps the feature names.
+BOOSTER_FILE = "booster.ubj"
 
 
 class XGBoostModel:
     family: ClassVar[str] = "xgboost"
+    packages: ClassVar[tuple[str, ...]] = ("xgboost", "pandas", "numpy")
 
     def __init__(self, config: XGBoostConfig | None = None, booster: xgb.Booster | None = None) -> None:
         self.config = config or XGBoostConfig()
@@ -59,34 +63,51 @@ class XGBoostModel:
 
     def predict(self, dataset: Dataset, dates: pd.DatetimeIndex) -> pd.Series:
         rows = dataset.rows(dates)
-        scores = self.booster.inplace_predict(rows[self.booster.feature_names])
-        return pd.Series(np.asarray(scores, dtype=np.float64), index=rows.index, name="prediction")
+        return pd.Series(self.predict_frame(rows), index=rows.index, name="prediction")
 
     def feature_importance(self, dataset: Dataset) -> pd.Series:
         gain = pd.Series(self.booster.get_score(importance_type="total_gain"), dtype=np.float64)
-        importance = gain.reindex(list(self.booster.feature_names or ()), fill_value=0.0)
+        importance = gain.reindex(self.features, fill_value=0.0)
         total = importance.sum()
         return importance / total if total > 0 else importance
 
     def forecast_metrics(self, dataset: Dataset) -> dict[str, float]:
         return {}
 
+    def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.booster.inplace_predict(frame[self.features]), dtype=np.float64)
+
+    @property
+    def features(self) -> list[str]:
+        """The features the booster was trained on, in its order."""
+        return list(self.booster.feature_names or ())
+
+    def input_example(self, dataset: Dataset) -> pd.DataFrame:
+        return dataset.frame.loc[:, ["date", "symbol", *self.features]].tail(INPUT_EXAMPLE_ROWS)
+
     def log_model(self, dataset: Dataset, *, registered_model_name: str | None) -> ModelInfo:
-        example = dataset.frame.loc[:, list(self.booster.feature_names or ())].tail(INPUT_EXAMPLE_ROWS)
-        signature = infer_signature(example, np.asarray(self.booster.inplace_predict(example)))
+        example = self.input_example(dataset).loc[:, self.features]
+        signature = infer_signature(example, self.predict_frame(example))
         info: ModelInfo = mlflow.xgboost.log_model(
             self.booster,
             name=MODEL_ARTIFACT,
             signature=signature,
             input_example=example,
             registered_model_name=registered_model_name,
-            pip_requirements=pinned_requirements("xgboost", "pandas", "numpy"),
+            pip_requirements=pinned_requirements(*self.packages),
         )
         return info
 
     @classmethod
     def load(cls, model_uri: str) -> Self:
         return cls(booster=mlflow.xgboost.load_model(model_uri))
+
+    def save(self, folder: Path) -> None:
+        self.booster.save_model(folder / BOOSTER_FILE)
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> Self:
+        return cls(booster=xgb.Booster(model_file=folder / BOOSTER_FILE))
 
     def _params(self) -> dict[str, object]:
         config = self.config

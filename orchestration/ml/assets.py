@@ -9,7 +9,7 @@ import: it is imported when a training asset runs, so loading the definitions st
 
 Each model asset is a graph: one step per seed (the configured seeds for XGBoost and the LSTM, one for
 Prophet), which depend on the dataset only, so an executor with workers trains them at once, then a step
-that registers the best seed (ml.training.register_training) and yields the asset.
+that registers the seeds' ensemble (ml.training.register_training) and yields the asset.
 
 training_dataset passes on a reference to the dataset (window, config, fingerprint), not its rows: each model
 asset reads the rows again from the marts and refuses them if the fingerprint moved. No frame is pickled
@@ -177,9 +177,8 @@ def family_seeds(family: Family, ml: MLSettings) -> tuple[int, ...]:
 
 def _model(family: Family, ml: MLSettings) -> dg.AssetsDefinition:
     """The family's model as a graph: a step per seed, each training on its own (in parallel where the
-    executor has workers), then a step that registers the best seed and decides its promotion."""
-    seeds = family_seeds(family, ml)
-    train_seeds = [_train_seed_op(family, ml, seed, compete=len(seeds) > 1) for seed in seeds]
+    executor has workers), then a step that registers the seeds' ensemble and decides its promotion."""
+    train_seeds = [_train_seed_op(family, ml, seed) for seed in family_seeds(family, ml)]
     register = _register_op(family, ml)
 
     @dg.graph_asset(
@@ -195,7 +194,7 @@ def _model(family: Family, ml: MLSettings) -> dg.AssetsDefinition:
     return model
 
 
-def _train_seed_op(family: Family, ml: MLSettings, seed: int, *, compete: bool) -> dg.OpDefinition:
+def _train_seed_op(family: Family, ml: MLSettings, seed: int) -> dg.OpDefinition:
     @dg.op(
         name=f"{family.name}_seed_{seed}",
         tags={TRAINING_TAG: family.name},
@@ -215,15 +214,14 @@ def _train_seed_op(family: Family, ml: MLSettings, seed: int, *, compete: bool) 
             seed=seed,
             tracking=mlflow_tracking.tracking(),
             walk_forward_config=ml.walk_forward(),
-            compete=compete,
             dagster_run_id=context.run_id,
         )
         context.log.info(
-            "%s seed %s: validation %s %s, run %s",
+            "%s seed %s: walk-forward %s %s, run %s",
             family.name,
             seed,
             ml.promotion_metric,
-            seed_run.validation_metrics.get(ml.promotion_metric, "not scored (one seed)"),
+            seed_run.metrics.get(ml.promotion_metric),
             seed_run.run_id,
         )
         return seed_run
@@ -236,8 +234,8 @@ def _register_op(family: Family, ml: MLSettings) -> dg.OpDefinition:
         name=f"register_{family.name}",
         # Deciding promotion may evaluate the champion's config walk-forward again: a training.
         tags={TRAINING_TAG: family.name},
-        description=f"The best {family.name} seed on the validation dates, registered as the family's run "
-        "over the seeds' runs, and its promotion decided.",
+        description=f"The {family.name} seeds' ensemble (the mean of their per-date ranks), registered as "
+        "the family's run over the seeds' runs, and its promotion decided.",
     )
     def register(
         context: dg.OpExecutionContext,
@@ -258,15 +256,14 @@ def _register_op(family: Family, ml: MLSettings) -> dg.OpDefinition:
         )
         summary = ModelSummary.of(result)
         context.log.info(
-            "%s v%s (%s), seed %s of %s: %s",
+            "%s v%s (%s), seeds %s: %s",
             summary.model_name,
             summary.model_version,
             summary.promotion.alias,
-            result.seed,
             ", ".join(map(str, result.seeds)),
             summary.run_url,
         )
-        metadata = _model_metadata(summary) | {"seed": result.seed, "seeds": list(result.seeds)}
+        metadata = _model_metadata(summary) | {"seeds": list(result.seeds)}
         return dg.Output(summary, metadata=metadata)
 
     return register

@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 
 from cli.bench import parse_years
 from cli.main import app
-from ml.benchmark import BenchmarkConfig, fit_and_predict, folds_for, rank_ensemble, score_predictions
+from ml.benchmark import BenchmarkConfig, fit_and_predict, folds_for, score_predictions
 from ml.config import XGBoostConfig
 from ml.datasets import Dataset
 from ml.metrics import daily_ic, mean_standard_error
+from ml.models.ensemble import rank_ensemble
 from ml.qlib_side import read_qlib_field, write_qlib_data
 from ml.splits import yearly_splits
 from ml.topk_dropout import TopkDropoutConfig, backtest_metrics, risk_analysis, topk_dropout_daily

@@ -7,7 +7,6 @@ zero; with the signal on, XGBoost must find it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date
 
@@ -17,19 +16,19 @@ import pandas as pd
 import psycopg
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import Run
 
 from ml.config import LSTMConfig, ProphetConfig, TrackingConfig, WalkForwardConfig, XGBoostConfig
 from ml.datasets import Dataset, DateWindow
-from ml.evaluation import SeedRun
-from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
+from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS, cross_sectional_metrics
+from ml.models.ensemble import SeedEnsemble, load_ensemble
 from ml.models.lstm_model import LSTMModel
 from ml.models.prophet_model import ProphetModel
 from ml.models.xgboost_model import XGBoostModel
 from ml.promotion import PromotionRule
-from ml.tracking import MODEL_TRAINING_PAGE
+from ml.tracking import MODEL_TRAINING_PAGE, PARENT_RUN_TAG, load_out_of_sample_predictions
 from ml.training import (
     TrainingResult,
-    choose_seed,
     train_lstm,
     train_prophet,
     train_xgboost,
@@ -115,9 +114,42 @@ def xgboost_new_window(
 
 
 @pytest.fixture(scope="session")
-def lstm_run(random_walk_dataset: Dataset, tracking: TrackingConfig) -> Snapshot:
-    result = train_lstm(random_walk_dataset, LSTM, tracking=tracking, walk_forward_config=WALK_FORWARD)
+def xgboost_two_seeds(
+    xgboost_new_window: Snapshot, signal_dataset: Dataset, tracking: TrackingConfig
+) -> Snapshot:
+    """A version made of two seeds, after the versions the promotion tests look at."""
+    result = train_xgboost(
+        signal_dataset, XGBOOST, tracking=tracking, walk_forward_config=WALK_FORWARD, seeds=(7, 11)
+    )
     return snapshot(tracking, result)
+
+
+@pytest.fixture(scope="session")
+def lstm_run(random_walk_dataset: Dataset, tracking: TrackingConfig) -> Snapshot:
+    result = train_lstm(
+        random_walk_dataset, LSTM, tracking=tracking, walk_forward_config=WALK_FORWARD, seeds=(7, 11)
+    )
+    return snapshot(tracking, result)
+
+
+def seed_runs(tracking: TrackingConfig, result: TrainingResult) -> dict[int, Run]:
+    """The seeds' runs nested under the family's run of `result`, by seed."""
+    client = MlflowClient(tracking.tracking_uri, tracking.tracking_uri)
+    runs = client.search_runs(
+        [result.experiment_id], filter_string=f"tags.`{PARENT_RUN_TAG}` = '{result.run_id}'"
+    )
+    return {int(run.data.tags["seed"]): run for run in runs}
+
+
+def seed_model_uri(run: Run) -> str:
+    (model,) = run.outputs.model_outputs
+    return f"models:/{model.model_id}"
+
+
+def per_date_rank_mean(rows: pd.DataFrame, *scores: pd.Series) -> pd.Series:
+    """The mean of each score's percentile rank within its date, computed here on its own."""
+    ranks = [score.groupby(rows["date"].to_numpy()).rank(pct=True) for score in scores]
+    return pd.concat(ranks, axis=1).mean(axis=1)
 
 
 @pytest.fixture(scope="session")
@@ -205,20 +237,32 @@ def test_run_is_tracked_in_its_own_postgres_database(
 
 
 def test_first_version_is_champion_and_loads_by_alias(
-    xgboost_first: Snapshot, signal_dataset: Dataset
+    xgboost_first: Snapshot, signal_dataset: Dataset, tracking: TrackingConfig
 ) -> None:
     result = xgboost_first.result
     assert result.promotion.promoted and result.promotion.reason == "no champion yet"
     assert xgboost_first.aliases == {"challenger": result.model_version, "champion": result.model_version}
 
-    last_date = signal_dataset.dates[-1:]
-    assert isinstance(result.model, XGBoostModel)
-    features = signal_dataset.rows(last_date)[list(result.model.booster.feature_names or ())]
-    served = mlflow.pyfunc.load_model("models:/stockyard-xgboost@champion").predict(features)
-    expected = result.model.predict(signal_dataset, last_date)
+    last_dates = signal_dataset.dates[-3:]
+    assert isinstance(result.model, SeedEnsemble) and result.seeds == (7,)
+    rows = signal_dataset.rows(last_dates)
+    served = mlflow.pyfunc.load_model("models:/stockyard-xgboost@champion").predict(
+        rows[["date", "symbol", *signal_dataset.features]]
+    )
+    expected = result.model.predict(signal_dataset, last_dates)
     np.testing.assert_allclose(np.asarray(served), expected.to_numpy(), rtol=1e-6)
-    loaded = XGBoostModel.load(result.model_uri).predict(signal_dataset, last_date)
+    loaded = load_ensemble(result.model_uri, XGBoostModel).predict(signal_dataset, last_dates)
     pd.testing.assert_series_equal(loaded, expected)
+    # One seed: the registered model predicts as the seed's own model, and the family's run has its metrics.
+    (seed_run,) = seed_runs(tracking, result).values()
+    seed_model = XGBoostModel.load(seed_model_uri(seed_run))
+    pd.testing.assert_series_equal(loaded, seed_model.predict(signal_dataset, last_dates))
+    # A version registered as one seed's model loads as that seed's ensemble of one.
+    one_seed = load_ensemble(seed_model_uri(seed_run), XGBoostModel)
+    assert one_seed.seeds == (7,)
+    pd.testing.assert_series_equal(one_seed.predict(signal_dataset, last_dates), loaded)
+    logged = {name: seed_run.data.metrics[name] for name in result.metrics}
+    assert result.metrics == pytest.approx(logged, nan_ok=True)
 
 
 def test_a_version_that_does_not_beat_the_champion_stays_challenger(
@@ -259,14 +303,14 @@ def test_a_champion_from_another_window_is_evaluated_again_on_the_new_one(
 def test_lstm_round_trip_through_the_registry(lstm_run: Snapshot, random_walk_dataset: Dataset) -> None:
     result = lstm_run.result
     assert set(CROSS_SECTIONAL_METRICS) <= set(result.metrics)
-    assert isinstance(result.model, LSTMModel)
+    assert isinstance(result.model, SeedEnsemble)
     recent = random_walk_dataset.frame.loc[
         random_walk_dataset.frame["date"] >= random_walk_dataset.dates[-30]
     ]
     frame = recent[["symbol", "date", *random_walk_dataset.features]]
     served = mlflow.pyfunc.load_model("models:/stockyard-lstm@champion").predict(frame)
     np.testing.assert_allclose(np.asarray(served), result.model.predict_frame(frame), rtol=1e-5)
-    loaded = LSTMModel.load(result.model_uri)
+    loaded = load_ensemble(result.model_uri, LSTMModel)
     np.testing.assert_allclose(loaded.predict_frame(frame), result.model.predict_frame(frame), rtol=1e-6)
 
 
@@ -289,24 +333,50 @@ def test_prophet_forecasts_every_symbol_with_intervals(
     assert (served["yhat_lower"] < served["yhat_upper"]).all() and (served["yhat_lower"] > 0).all()
 
 
-def test_the_seed_registered_is_the_best_on_the_validation_dates() -> None:
-    window = DateWindow(date(2020, 1, 2), date(2020, 6, 30))
+def test_two_seeds_register_one_version_their_rank_ensemble(
+    xgboost_two_seeds: Snapshot, signal_dataset: Dataset, tracking: TrackingConfig
+) -> None:
+    result = xgboost_two_seeds.result
+    client = MlflowClient(tracking.tracking_uri, tracking.tracking_uri)
+    versions = client.search_model_versions(f"run_id = '{result.run_id}'")
+    assert [version.version for version in versions] == [int(result.model_version)]
+    runs = seed_runs(tracking, result)
+    assert result.seeds == (7, 11) and set(runs) == {7, 11}
 
-    def seed_run(seed: int, validation: float, test: float) -> SeedRun:
-        return SeedRun(
-            family="xgboost",
-            seed=seed,
-            run_id=f"run-{seed}",
-            model_id=f"m-{seed}",
-            metrics={"rank_ic": test, "rmse": test},
-            fold_metrics=(),
-            validation_metrics={"rank_ic": validation, "rmse": validation},
-            evaluation_window=window,
-        )
+    # The registered model scores each row by the mean of the two seeds' per-date ranks.
+    last_dates = signal_dataset.dates[-3:]
+    rows = signal_dataset.rows(last_dates)
+    seed_scores = [
+        XGBoostModel.load(seed_model_uri(runs[seed])).predict(signal_dataset, last_dates) for seed in (7, 11)
+    ]
+    expected = per_date_rank_mean(rows, *seed_scores)
+    loaded = load_ensemble(result.model_uri, XGBoostModel)
+    assert loaded.seeds == (7, 11)
+    np.testing.assert_allclose(loaded.predict(signal_dataset, last_dates), expected, rtol=1e-12)
+    served = mlflow.pyfunc.load_model(result.model_uri).predict(
+        rows[["date", "symbol", *signal_dataset.features]]
+    )
+    np.testing.assert_allclose(np.asarray(served), expected, rtol=1e-12)
+    assert isinstance(result.model, SeedEnsemble)
+    np.testing.assert_allclose(result.model.predict(signal_dataset, last_dates), expected, rtol=1e-12)
 
-    runs = [seed_run(7, 0.02, 0.09), seed_run(11, 0.05, 0.01), seed_run(13, math.nan, 0.5)]
-    # On the validation dates, never on the test dates the family is judged on.
-    assert choose_seed(runs, PromotionRule(metric="rank_ic")).seed == 11
-    assert choose_seed(runs, PromotionRule(metric="rmse", higher_is_better=False)).seed == 7
-    # One seed needs no validation score.
-    assert choose_seed([seed_run(13, math.nan, 0.5)], PromotionRule()).seed == 13
+    # Its walk-forward is the seeds' out-of-sample predictions ensembled the same way, date by date.
+    first, second = (load_out_of_sample_predictions(runs[seed].info.run_id) for seed in (7, 11))
+    assert first[["date", "symbol"]].equals(second[["date", "symbol"]])
+    ensembled = first.assign(prediction=per_date_rank_mean(first, first["prediction"], second["prediction"]))
+    assert result.metrics == pytest.approx(cross_sectional_metrics(ensembled, signal_dataset.horizon))
+    assert result.metrics["rank_ic"] != pytest.approx(runs[7].data.metrics["rank_ic"])
+    family_run = client.get_run(result.run_id)
+    assert family_run.data.params["training.seeds"] == "7,11" and "model.seed" not in family_run.data.params
+    assert result.promotion.champion_version is not None
+
+
+def test_lstm_seeds_register_their_rank_ensemble(lstm_run: Snapshot, random_walk_dataset: Dataset) -> None:
+    assert lstm_run.result.seeds == (7, 11)
+    loaded = load_ensemble(lstm_run.result.model_uri, LSTMModel)
+    last_dates = random_walk_dataset.dates[-2:]
+    rows = random_walk_dataset.rows(last_dates)
+    expected = per_date_rank_mean(
+        rows, *(member.predict(random_walk_dataset, last_dates) for member in loaded.members.values())
+    )
+    np.testing.assert_allclose(loaded.predict(random_walk_dataset, last_dates), expected, rtol=1e-12)

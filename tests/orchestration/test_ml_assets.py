@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -201,9 +202,7 @@ def test_a_failing_feature_check_stops_the_ml_assets(
         assert fixed.success
 
 
-def test_two_seeds_register_one_version_made_from_the_best_of_them(
-    resources: dict[str, object], tmp_path: Path
-) -> None:
+def test_two_seeds_register_one_version_their_ensemble(resources: dict[str, object], tmp_path: Path) -> None:
     settings = SMALL.model_copy(update={"seeds": (7, 11)})
     key = key_of(family="xgboost")
     with throwaway_database(migrated=False) as tracking_uri, dg.DagsterInstance.ephemeral() as instance:
@@ -237,23 +236,25 @@ def test_two_seeds_register_one_version_made_from_the_best_of_them(
             )
         }
         assert set(seed_runs) == {"7", "11"}, "both seeds are runs under the family's run"
-        validation = {seed: run.data.metrics["validation/rank_ic"] for seed, run in seed_runs.items()}
-        chosen = seed_runs[str(metadata["seed"])]
-        assert validation[str(metadata["seed"])] == max(validation.values())
-        # The family's run is the chosen seed's: same metric names and values, its seed among the params.
-        assert family_run.data.metrics == chosen.data.metrics
-        assert family_run.data.params["model.seed"] == str(metadata["seed"])
+        # The family's run is the seeds' ensemble: the seeds' metric names (comparable in the UI), its own
+        # values, the seeds among the params instead of one seed.
+        for seed_run in seed_runs.values():
+            assert set(family_run.data.metrics) == set(seed_run.data.metrics)
+        assert "model.seed" not in family_run.data.params
         assert family_run.data.params["training.seeds"] == "7,11"
-        assert metadata["rank_ic"] == pytest.approx(chosen.data.metrics["rank_ic"])
+        assert family_run.data.tags["seeds"] == "7,11"
+        assert metadata["rank_ic"] == pytest.approx(family_run.data.metrics["rank_ic"])
 
-        # One version: the chosen seed's model, attributed to the family's run (whose artifacts it reads).
+        # One version: the ensemble logged in the family's run (whose artifacts it reads).
         (version,) = client.search_model_versions("name = 'stockyard-xgboost'")
         assert version.run_id == family_run.info.run_id
         assert family_run.data.tags["model_version"] == "1"
         model_id = version.source.removeprefix("models:/")
-        assert client.get_logged_model(model_id).source_run_id == chosen.info.run_id
+        assert client.get_logged_model(model_id).source_run_id == family_run.info.run_id
         artifacts = {item.path for item in client.list_artifacts(family_run.info.run_id)}
-        assert {"config.json", "oos_predictions.parquet", "seed_selection.json"} <= artifacts
+        assert {"config.json", "oos_predictions.parquet"} <= artifacts
+        config = client.download_artifacts(family_run.info.run_id, "config.json", str(tmp_path))
+        assert json.loads(Path(config).read_text())["seeds"] == [7, 11]
         assert aliases({"mlflow_tracking": tracking}, "stockyard-xgboost") == {
             "champion": "1",
             "challenger": "1",

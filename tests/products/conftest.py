@@ -57,6 +57,17 @@ def champion(trained: TrainingResult, tracking: TrackingConfig) -> Champion:
 
 
 @pytest.fixture(scope="session")
+def ensemble_champion(market: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Champion]:
+    """The champion of a store of its own, trained with two seeds: their ensemble."""
+    with throwaway_database() as url:
+        tracking = TrackingConfig.for_database(
+            sibling_database_url(url, "_mlflow"), artifact_root=tmp_path_factory.mktemp("mlflow-ensemble")
+        )
+        train_xgboost(market, XGBOOST, tracking=tracking, walk_forward_config=WALK_FORWARD, seeds=(7, 11))
+        yield load_champion(configure_tracking(tracking))
+
+
+@pytest.fixture(scope="session")
 def products_database() -> Iterator[str]:
     with throwaway_database() as url:
         with psycopg.connect(url) as conn:

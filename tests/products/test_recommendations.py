@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from ml.datasets import Dataset
+from ml.models.ensemble import SeedEnsemble
 from ml.recommendations import (
     BIAS,
     Champion,
@@ -102,6 +103,35 @@ def test_top_contributions_are_the_largest(champion: Champion, market: Dataset) 
     # The market's signal is the feature that moves the scores most.
     firsts = [top[0]["feature"] for top in recs["top_contributions"]]
     assert firsts.count("feature_0") > len(firsts) / 2
+
+
+def test_an_ensemble_champion_scores_by_mean_rank_and_explains_by_mean_contributions(
+    ensemble_champion: Champion, market: Dataset
+) -> None:
+    model = ensemble_champion.model
+    assert model.seeds == (7, 11)
+    rows = rows_of(market, -1)
+    recs = recommendations(ensemble_champion, rows).set_index("symbol")
+    symbols = rows["symbol"].to_numpy()
+
+    # The score: the mean of the two boosters' percentile ranks among the date's symbols.
+    ranks = [
+        pd.Series(member.predict_frame(rows), index=symbols).rank(pct=True)
+        for member in model.members.values()
+    ]
+    np.testing.assert_allclose(recs.loc[symbols, "score"], (ranks[0] + ranks[1]) / 2)
+
+    # The explanation: the mean of each seed's contributions (each summing to its own booster's score).
+    singles = [
+        feature_contributions(SeedEnsemble({seed: member}), rows) for seed, member in model.members.items()
+    ]
+    mean = (singles[0] + singles[1]) / 2
+    pd.testing.assert_frame_equal(feature_contributions(model, rows), mean)
+    mean = mean.set_axis(symbols)
+    for symbol, top in recs["top_contributions"].items():
+        largest = mean.loc[symbol].drop(BIAS).abs().sort_values(ascending=False).index[:5]
+        assert [item["feature"] for item in top] == list(largest)
+        assert [item["contribution"] for item in top] == pytest.approx(mean.loc[symbol, largest].tolist())
 
 
 def test_actions_follow_configured_thresholds(champion: Champion, market: Dataset) -> None:
