@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -71,6 +72,9 @@ class Launch:
         return f"{self.job}: {len(self.asset_keys)} asset(s){window}"
 
 
+# The command prints each step as it ends (describe_event): Dagster's console logger, whose output shares the
+# terminal, adds what the assets log rather than a line per engine event (one per day and asset of a window).
+CONSOLE_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 # The code location as workspace.yaml names it, which `stockyard ui` (webserver and daemon) loads too.
 WORKSPACE_FILE = PROJECT_ROOT / "workspace.yaml"
 LOCATION_NAME = "stockyard"
@@ -113,15 +117,19 @@ def plan_launch(
     if selection is None:
         keys = set(in_job)
     else:
+        with warnings.catch_warnings():
+            # Dagster warns that what it parses `group:` into uses a beta parameter: not the user's to fix.
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            parsed = dg.AssetSelection.from_string(selection)
         # Assets computed together (a multi-asset) can only run together.
-        selected = dg.AssetSelection.from_string(selection).required_multi_asset_neighbors().resolve(graph)
+        selected = parsed.required_multi_asset_neighbors().resolve(graph)
         keys = set(selected) & set(in_job)
     if not keys:
         raise ValueError(f"nothing in job {job} matches the selection {selection!r}")
     ordered = [key for key in graph.toposorted_asset_keys if key in keys]
     # Ingestion's steps take seconds: a process per step, and the server they fork from, would cost more.
     in_process = all(graph.get(key).group_name == INGESTION_GROUP for key in ordered)
-    run_config = in_process_run_config() if in_process else {}
+    run_config = (in_process_run_config() if in_process else {}) | CONSOLE_RUN_CONFIG
     partitioned = [key for key in ordered if graph.get(key).is_partitioned]
     if not partitioned:
         return Launch(job, ordered, None, run_config)

@@ -343,6 +343,8 @@ def test_materialize_launches_a_run_of_the_code_location_and_exits_non_zero_when
     # The steps as they finished, checks included.
     assert "  raw_market_data: done in " in built.stdout
     assert "check row_rules on raw_daily_prices: passed" in built.stdout
+    # Those lines, and what the assets log, not Dagster's engine events (a line per day and asset).
+    assert " - DEBUG - " not in built.stdout + built.stderr
 
     with instance_of(cli_env) as instance:
         succeeded, failure = instance.get_runs()

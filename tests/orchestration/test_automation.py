@@ -14,7 +14,7 @@ from orchestration.automation import FAILURE_RECORDED_TAG, SIGNAL_DECAY, build_a
 from orchestration.definitions import build_definitions
 from orchestration.executors import IN_PROCESS_RUN_CONFIG
 from orchestration.jobs import DAILY_REFRESH, FULL_BUILD, RETRAIN
-from orchestration.launch import plan_launch, plan_missing
+from orchestration.launch import CONSOLE_RUN_CONFIG, plan_launch, plan_missing
 from orchestration.partitions import EXCHANGE_TIMEZONE, trading_day_partitions
 from orchestration.resources import WarehouseResource
 from orchestration.settings import AutomationSettings
@@ -181,8 +181,8 @@ def test_stockyard_run_builds_what_the_instance_lacks(instance: dg.DagsterInstan
 
 def test_an_ingestion_backfill_runs_its_steps_in_the_run_process() -> None:
     ingestion = plan_launch(FULL_BUILD, "group:ingestion", start=date(2019, 1, 2), end=date(2019, 12, 31))
-    assert ingestion.run_config == IN_PROCESS_RUN_CONFIG
+    assert ingestion.run_config == IN_PROCESS_RUN_CONFIG | CONSOLE_RUN_CONFIG
     assert ingestion.partition_range == ("2019-01-02", "2019-12-31")
     # dbt and the training keep a process per step, side by side.
-    assert plan_launch(FULL_BUILD).run_config == {}
-    assert plan_launch(FULL_BUILD, "group:ingestion+").run_config == {}
+    assert plan_launch(FULL_BUILD).run_config == CONSOLE_RUN_CONFIG
+    assert plan_launch(FULL_BUILD, "group:ingestion+").run_config == CONSOLE_RUN_CONFIG
