@@ -216,8 +216,7 @@ def launch(
         time.sleep(1)
     if not queued and isinstance(instance.run_launcher, DefaultRunLauncher):
         echo(f"run {run.run_id} of {plan.job}: started here (no daemon running)")
-        worker = start_run_worker(run, instance, location)
-        return follow(instance, run.run_id, echo=echo, worker=worker)
+        return follow(instance, run.run_id, echo=echo, worker=RunWorker(run, instance, location))
     with open_code_location(instance) as workspace:
         context = workspace.create_request_context()
         echo(
@@ -251,22 +250,57 @@ def create_run(plan: Launch, instance: dg.DagsterInstance, location: CodeLocatio
     )
 
 
-def start_run_worker(
-    run: DagsterRun, instance: dg.DagsterInstance, location: CodeLocation
-) -> multiprocessing.process.BaseProcess:
-    """The process executing `run`, forked from this one, which has the code location loaded: what Dagster's
+class RunWorker:
+    """The process executing a run, forked from this one, which has the code location loaded: what Dagster's
     default run launcher would start, but without loading the definitions once more."""
-    # As the instance reports a run it hands to its run launcher.
-    instance.report_dagster_event(
-        DagsterEvent(DagsterEventType.RUN_STARTING.value, job_name=run.job_name), run_id=run.run_id
-    )
-    worker = multiprocessing.get_context("fork").Process(
-        target=_execute_run,
-        args=(location.repository, run.run_id, instance.get_ref()),
-        name=f"dagster-run-{run.run_id}",
-    )
-    worker.start()
-    return worker
+
+    # How long a canceled run's process gets to end it (its steps' processes stop first) before it is killed.
+    STOP_SECONDS = 60.0
+
+    def __init__(self, run: DagsterRun, instance: dg.DagsterInstance, location: CodeLocation) -> None:
+        self.run_id = run.run_id
+        # As the instance reports a run it hands to its run launcher.
+        instance.report_dagster_event(
+            DagsterEvent(DagsterEventType.RUN_STARTING.value, job_name=run.job_name), run_id=run.run_id
+        )
+        self.process = multiprocessing.get_context("fork").Process(
+            target=_execute_run,
+            args=(location.repository, run.run_id, instance.get_ref()),
+            name=f"dagster-run-{run.run_id}",
+        )
+        self.process.start()
+        self._interrupted = False
+
+    def watch(self, instance: dg.DagsterInstance, run: DagsterRun) -> None:
+        """Interrupt the process of a run being canceled (from the UI), which then ends it as canceled; fail
+        the run if its process ended without ending it."""
+        if run.status == DagsterRunStatus.CANCELING:
+            self.interrupt()
+        elif not self.process.is_alive():
+            self._fail_if_unfinished(instance)
+
+    def cancel(self, instance: dg.DagsterInstance, run: DagsterRun) -> None:
+        """Mark the run canceling and stop its process, which ends it as canceled."""
+        instance.report_run_canceling(run)
+        self.interrupt()
+        self.process.join(self.STOP_SECONDS)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self._fail_if_unfinished(instance)
+
+    def interrupt(self) -> None:
+        # Dagster takes SIGINT in a run's process as the request to stop (the UI's terminate sends it too),
+        # once: another, while it stops its steps and records the cancellation, would cut that short.
+        if not self._interrupted and self.process.pid is not None and self.process.is_alive():
+            os.kill(self.process.pid, signal.SIGINT)
+            self._interrupted = True
+
+    def _fail_if_unfinished(self, instance: dg.DagsterInstance) -> None:
+        run = instance.get_run_by_id(self.run_id)
+        if run is not None and not run.is_finished:
+            message = f"The run's process ended (exit code {self.process.exitcode}) mid-run."
+            instance.report_run_failed(run, message)
 
 
 def _execute_run(repository: ReconstructableRepository, run_id: str, instance_ref: Any) -> None:
@@ -296,7 +330,7 @@ def follow(
     *,
     echo: Callable[[str], None],
     while_queued: Callable[[], None] = lambda: None,
-    worker: multiprocessing.process.BaseProcess | None = None,
+    worker: RunWorker | None = None,
     poll_seconds: float = 0.5,
 ) -> DagsterRun:
     """Echo the run's steps as they finish until it ends, calling `while_queued` at each look while it waits
@@ -318,7 +352,7 @@ def follow(
             if run.status == DagsterRunStatus.QUEUED:
                 while_queued()
             if worker is not None:
-                _watch_worker(instance, run, worker)
+                worker.watch(instance, run)
             time.sleep(poll_seconds)
     finally:
         run = instance.get_run_by_id(run_id)
@@ -327,35 +361,7 @@ def follow(
             if worker is None:
                 instance.run_coordinator.cancel_run(run_id)
             else:
-                instance.report_run_canceling(run)
-                _interrupt(worker)
-                worker.join()
-                _fail_if_unfinished(instance, run_id, worker)
-
-
-def _watch_worker(
-    instance: dg.DagsterInstance, run: DagsterRun, worker: multiprocessing.process.BaseProcess
-) -> None:
-    """Interrupt the worker of a run being canceled (from the UI), which then ends it as canceled; fail the
-    run if its worker ended without ending it."""
-    if run.status == DagsterRunStatus.CANCELING:
-        _interrupt(worker)
-    elif not worker.is_alive():
-        _fail_if_unfinished(instance, run.run_id, worker)
-
-
-def _interrupt(worker: multiprocessing.process.BaseProcess) -> None:
-    # Dagster takes SIGINT in a run's process as the request to stop (the UI's "terminate" sends it too).
-    if worker.pid is not None and worker.is_alive():
-        os.kill(worker.pid, signal.SIGINT)
-
-
-def _fail_if_unfinished(
-    instance: dg.DagsterInstance, run_id: str, worker: multiprocessing.process.BaseProcess
-) -> None:
-    run = instance.get_run_by_id(run_id)
-    if run is not None and not run.is_finished:
-        instance.report_run_failed(run, f"The run's process ended (exit code {worker.exitcode}) mid-run.")
+                worker.cancel(instance, run)
 
 
 def describe_event(event: DagsterEvent) -> str:
