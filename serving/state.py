@@ -15,6 +15,7 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
+from psycopg.errors import UndefinedTable
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -135,14 +136,32 @@ class StateHolder:
         self._deadline = deadline
         self.current: DataState | None = None
         self._task: asyncio.Task[None] | None = None
+        # What the last refresh failed on: a failure is logged when it starts or changes, not every interval.
+        self._failure: str | None = None
 
     async def refresh(self) -> DataState | None:
         try:
             self.current = await within(self._deadline, self._load(), what="the data state")
+        except DBAPIError as error:
+            if isinstance(error.orig, UndefinedTable):
+                # A warehouse being built for the first time: expected, and no traceback to read.
+                missing = str(error.orig).splitlines()[0]
+                self._failed(f"the warehouse's tables are not built yet ({missing}): waiting for a run")
+            else:
+                self._failed("could not read the data state", trace=True)
         except Exception:
             # The last good state keeps serving; readiness reports PostgreSQL's own health separately.
-            logger.exception("could not read the data state")
+            self._failed("could not read the data state", trace=True)
+        else:
+            if self._failure is not None:
+                logger.info("the data state is readable again")
+                self._failure = None
         return self.current
+
+    def _failed(self, failure: str, *, trace: bool = False) -> None:
+        if failure != self._failure:
+            logger.warning(failure, exc_info=trace)
+            self._failure = failure
 
     async def _refresh_forever(self) -> None:
         while True:

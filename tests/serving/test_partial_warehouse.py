@@ -3,13 +3,19 @@ API serves the market and says, per endpoint and in readiness, that the models a
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from serving.app import create_app
+from serving.database import async_url
+from serving.state import StateHolder, load_state
 from tests.serving.support import (
     BuiltMarts,
     MartsOnlyWarehouse,
@@ -108,3 +114,42 @@ def test_products_half_made_do_not_take_the_market_down(built_marts: BuiltMarts,
     assert stock.status_code == 200 and stock.json()["as_of"] == str(built_marts.dates[0])
     assert (ready["status"], ready["prices"], ready["models"]) == ("degraded", True, False)
     assert (recommendations.status_code, recommendations.json()["detail"]) == (503, NO_MODEL)
+
+
+def test_a_warehouse_not_built_yet_is_logged_once_without_a_traceback(
+    empty_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What `make run` shows while its first run builds the marts: one line, then one when they are there."""
+
+    async def refreshes() -> None:
+        engine = create_async_engine(async_url(empty_database_url))
+        state = StateHolder(
+            lambda: load_state(engine, generation=0, namespace_generations={}), interval=60, deadline=10
+        )
+        try:
+            for _ in range(3):
+                assert await state.refresh() is None
+            async with engine.begin() as conn:
+                await conn.execute(text("create schema marts"))
+                await conn.execute(
+                    text(
+                        "create table marts.dim_stocks (symbol text, last_date date, is_synthetic boolean,"
+                        " provider text)"
+                    )
+                )
+            assert await state.refresh() is not None
+        finally:
+            await engine.dispose()
+
+    with caplog.at_level(logging.INFO, logger="serving.state"):
+        asyncio.run(refreshes())
+    records = [(record.levelname, record.getMessage(), bool(record.exc_info)) for record in caplog.records]
+    assert records == [
+        (
+            "WARNING",
+            'the warehouse\'s tables are not built yet (relation "marts.dim_stocks" does not exist): '
+            "waiting for a run",
+            False,
+        ),
+        ("INFO", "the data state is readable again", False),
+    ]
