@@ -89,8 +89,10 @@ class CodeLocation:
         target = origin.loadable_target_origin
         assert origin.location_name == LOCATION_NAME and target.module_name is not None
         self.origin: CodeLocationOrigin = origin
+        # From the folder of workspace.yaml, where `stockyard ui` runs the webserver and the daemon.
+        folder = target.working_directory or str(WORKSPACE_FILE.parent)
         self.repository = ReconstructableRepository.for_module(
-            target.module_name, target.attribute or "defs", target.working_directory or os.getcwd()
+            target.module_name, target.attribute or "defs", folder
         )
 
     @cached_property
