@@ -9,9 +9,8 @@ every run records which data it saw.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
@@ -23,6 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ml.config import DatasetConfig
+from stockyard.db.copy import copy_file
 from stockyard.features import stock_features
 
 FEATURES_TABLE = "marts.fct_stock_features"
@@ -312,7 +312,7 @@ def _read_frame(
     types |= {name: pa.float32() for name in features}
     with conn.cursor().copy(f"copy ({query}) to stdout with (format csv, header true)", params) as copy:
         reader = pacsv.open_csv(
-            io.BufferedReader(_CopyStream(iter(copy)), buffer_size=1 << 20),
+            copy_file(copy),
             read_options=pacsv.ReadOptions(block_size=16 << 20),
             convert_options=pacsv.ConvertOptions(column_types=types),
         )
@@ -322,29 +322,3 @@ def _read_frame(
     del table
     frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
     return frame
-
-
-class _CopyStream(io.RawIOBase):
-    """A readable file over the chunks of a COPY TO STDOUT."""
-
-    def __init__(self, chunks: Iterator[bytes | bytearray | memoryview]) -> None:
-        self._chunks = chunks
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        target = memoryview(buffer).cast("B")
-        written = 0
-        while written < len(target):
-            if not self._pending:
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    break
-                self._pending = memoryview(chunk).cast("B")
-            size = min(len(target) - written, len(self._pending))
-            target[written : written + size] = self._pending[:size]
-            self._pending = self._pending[size:]
-            written += size
-        return written

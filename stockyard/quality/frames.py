@@ -6,14 +6,15 @@ time of fetching Python tuples, and never holds the CSV text as a whole (1.8 GB 
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, LiteralString
 
 import pandas as pd
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
+
+from stockyard.db.copy import copy_file
 
 
 def read_frame(
@@ -25,38 +26,10 @@ def read_frame(
     """The rows of `query` (bound with `params`); `types` pins columns Arrow should not infer (an all-null
     column would otherwise come back untyped). Dates come back as datetime64[ns], like the calendar's."""
     with conn.cursor().copy(f"copy ({query}) to stdout with (format csv, header)", params) as copy:
-        stream = io.BufferedReader(_ChunkReader(iter(copy)), buffer_size=1 << 20)
         convert = pacsv.ConvertOptions(column_types=dict(types or {}))
-        table = pacsv.open_csv(stream, convert_options=convert).read_all()
+        table = pacsv.open_csv(copy_file(copy), convert_options=convert).read_all()
     # Arrow frees each column once pandas holds it: the rows are never in memory twice over.
     frame: pd.DataFrame = table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
     for column in frame.select_dtypes("datetime64").columns:
         frame[column] = frame[column].astype("datetime64[ns]")
     return frame
-
-
-class _ChunkReader(io.RawIOBase):
-    """A readable stream over an iterator of byte chunks (what a COPY yields: one per row)."""
-
-    def __init__(self, chunks: Iterator[Any]) -> None:
-        self._chunks = chunks
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        # Filled with as many rows as fit: a read per row would cost a call through the buffered reader each.
-        target = memoryview(buffer).cast("B")
-        filled = 0
-        while filled < len(target):
-            if not self._pending:
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    break
-                self._pending = memoryview(chunk).cast("B")
-            size = min(len(target) - filled, len(self._pending))
-            target[filled : filled + size] = self._pending[:size]
-            self._pending = self._pending[size:]
-            filled += size
-        return filled
