@@ -218,7 +218,7 @@ def launch(
         time.sleep(1)
     if not queued and isinstance(instance.run_launcher, DefaultRunLauncher):
         echo(f"run {run.run_id} of {plan.job}: started here (no daemon running)")
-        return follow(instance, run.run_id, echo=echo, worker=RunWorker(run, instance, location))
+        return follow(instance, run.run_id, echo=echo, worker=RunWorker.start(run, instance, location))
     with open_code_location(instance) as workspace:
         context = workspace.create_request_context()
         echo(
@@ -259,19 +259,25 @@ class RunWorker:
     # How long a canceled run's process gets to end it (its steps' processes stop first) before it is killed.
     STOP_SECONDS = 60.0
 
-    def __init__(self, run: DagsterRun, instance: dg.DagsterInstance, location: CodeLocation) -> None:
-        self.run_id = run.run_id
-        # As the instance reports a run it hands to its run launcher.
+    def __init__(self, run_id: str, process: multiprocessing.process.BaseProcess) -> None:
+        self.run_id = run_id
+        self.process = process
+        self._interrupted = False
+
+    @classmethod
+    def start(cls, run: DagsterRun, instance: dg.DagsterInstance, location: CodeLocation) -> RunWorker:
+        """Report the run starting, as the instance does for a run it hands its run launcher, and fork its
+        process."""
         instance.report_dagster_event(
             DagsterEvent(DagsterEventType.RUN_STARTING.value, job_name=run.job_name), run_id=run.run_id
         )
-        self.process = multiprocessing.get_context("fork").Process(
+        process = multiprocessing.get_context("fork").Process(
             target=_execute_run,
             args=(location.repository, run.run_id, instance.get_ref()),
             name=f"dagster-run-{run.run_id}",
         )
-        self.process.start()
-        self._interrupted = False
+        process.start()
+        return cls(run.run_id, process)
 
     def watch(self, instance: dg.DagsterInstance, run: DagsterRun) -> None:
         """Interrupt the process of a run being canceled (from the UI), which then ends it as canceled; fail
