@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from collections.abc import Iterator
@@ -422,11 +423,29 @@ def _parse_day(value: str | None, option: str) -> date | None:
 
 def main() -> None:
     """The `stockyard` command. SIGTERM or SIGHUP stops a command that runs servers as Ctrl-C does, them
-    included, and it exits with 128 + the signal's number."""
+    included, and it exits with 128 + the signal's number.
+
+    It exits without tearing the interpreter down once the exit handlers have run: freeing what a command
+    imported (Dagster, dbt, Great Expectations) took 1 to 3 seconds after its work was done."""
     try:
         app()
+        status = 0
     except processes.Stopped as stopped:
-        sys.exit(128 + stopped.signal_number)
+        status = 128 + stopped.signal_number
+    except SystemExit as exit_:
+        status = _exit_status(exit_.code)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _exit_status(code: object) -> int:
+    """The status `sys.exit(code)` exits with."""
+    if code is None or isinstance(code, int):
+        return code or 0
+    print(code, file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

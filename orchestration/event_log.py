@@ -7,7 +7,9 @@ dagster-io/dagster PR 33231 and issue 31694 are about). Here a batch of them is 
 transaction, with one index row written per asset. Batches exist when DAGSTER_EVENT_BATCH_SIZE is set,
 which `stockyard` does for every process it starts (cli.main.DAGSTER_DEFAULTS); the per-day
 materializations a window step reports then come in batches too, which the PostgreSQL storage already
-writes at once. dagster_home/dagster.yaml selects it.
+writes at once. Every batch is inserted from one array per column, rather than as a statement with a
+VALUES row per event, whose compilation took most of a batch's time (0.8 s for 2,500 events against 0.16 s).
+dagster_home/dagster.yaml selects it.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import sqlalchemy as db
 from dagster import DagsterEventType, EventLogEntry
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres.event_log.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+from sqlalchemy.dialects.postgresql import ARRAY
 
 PLANNED = DagsterEventType.ASSET_MATERIALIZATION_PLANNED
 
@@ -35,6 +39,21 @@ class BatchedPlanningEventLogStorage(PostgresEventLogStorage):
             should_autocreate_tables=config_value.get("should_autocreate_tables", True),
             token_provider=get_token_provider_from_config(config_value),
         )
+
+    def prepare_insert_event_batch(self, events: Sequence[EventLogEntry]) -> Any:
+        # The rows come back from unnest in the arrays' order, and are inserted (and their ids returned) in
+        # it, as from a VALUES list: the callers pair the returned ids with the events by position.
+        rows = [self._event_to_row(event) for event in events]
+        columns = list(rows[0])
+        table = SqlEventLogStorageTable
+        arrays = [
+            db.cast(
+                db.bindparam(f"{column}_values", [row[column] for row in rows]), ARRAY(table.c[column].type)
+            )
+            for column in columns
+        ]
+        batch = db.func.unnest(*arrays).table_valued(*columns).render_derived(name="batch")
+        return table.insert().from_select(columns, db.select(*(batch.c[column] for column in columns)))
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         planned = [event for event in events if event.dagster_event_type == PLANNED]

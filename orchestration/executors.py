@@ -24,7 +24,9 @@ from orchestration.ml.assets import TRAINING_TAG
 from stockyard.endpoints import resolve_endpoints
 from stockyard.settings import StockyardSettings, get_services_settings
 
-FORKSERVER_PRELOAD = ["orchestration.definitions", "stockyard.quality.suite"]
+# What the steps import, loaded before any runs: the code location, and Great Expectations (which the checks
+# import, seconds).
+PRELOADED_MODULES = ["orchestration.definitions", "stockyard.quality.suite"]
 # What a run asks for to run its steps in its own process, one after the other: for runs of short steps
 # (ingestion and its checks), where starting the step server and a process per step costs more than the
 # steps (see plan_launch in orchestration.launch).
@@ -41,7 +43,7 @@ def one_machine_executor(training_steps: int) -> dg.ExecutorDefinition:
         # Steps fork from a server that has the code location and Great Expectations (which the checks
         # import) imported already, instead of each importing them again (seconds per step). Named here:
         # without the list Dagster preloads only its executor (it reads the missing list as an empty one).
-        "start_method": {"forkserver": {"preload_modules": FORKSERVER_PRELOAD}},
+        "start_method": {"forkserver": {"preload_modules": PRELOADED_MODULES}},
     }
 
     def on_one_machine(config: dict[str, Any]) -> dict[str, Any]:

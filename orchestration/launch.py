@@ -20,7 +20,9 @@ SIGINT or SIGTERM cancels it. Exit status 0 when the run succeeded, 1 when it fa
 from __future__ import annotations
 
 import argparse
+import importlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -35,6 +37,7 @@ from typing import Any
 
 import dagster as dg
 from dagster import DagsterEvent, DagsterEventType, DagsterRun, DagsterRunStatus
+from dagster._core.definitions.asset_selection import DagsterInvalidAssetSelectionError
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.events import EngineEventData
 from dagster._core.launcher import DefaultRunLauncher
@@ -46,7 +49,7 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import Queued
 from dagster._grpc.impl import core_execute_run
 
 from orchestration.automation import TRIGGER_TAG
-from orchestration.executors import in_process_run_config
+from orchestration.executors import PRELOADED_MODULES, in_process_run_config
 from orchestration.ingestion.assets import INGESTION_GROUP
 from orchestration.jobs import DAILY_REFRESH, FULL_BUILD
 from orchestration.partitions import closed_partition_keys
@@ -119,12 +122,17 @@ def plan_launch(
     if selection is None:
         keys = set(in_job)
     else:
-        with warnings.catch_warnings():
-            # Dagster warns that what it parses `group:` into uses a beta parameter: not the user's to fix.
-            warnings.simplefilter("ignore", dg.BetaWarning)
-            parsed = dg.AssetSelection.from_string(selection)
-        # Assets computed together (a multi-asset) can only run together.
-        selected = parsed.required_multi_asset_neighbors().resolve(graph)
+        try:
+            with warnings.catch_warnings():
+                # Dagster warns that what it parses `group:` into uses a beta parameter: not for the user.
+                warnings.simplefilter("ignore", dg.BetaWarning)
+                parsed = dg.AssetSelection.from_string(selection)
+            # Assets computed together (a multi-asset) can only run together.
+            selected = parsed.required_multi_asset_neighbors().resolve(graph)
+        except (DagsterInvalidAssetSelectionError, dg.DagsterInvalidSubsetError) as error:
+            raise ValueError(
+                f"the selection {selection!r} names nothing in the code location: {error}"
+            ) from None
         keys = set(selected) & set(in_job)
     if not keys:
         raise ValueError(f"nothing in job {job} matches the selection {selection!r}")
@@ -212,13 +220,25 @@ def launch(
     process forked from this one under Dagster's default run launcher, else by the instance's run launcher.
     Follow it to its end, echoing its steps; a stop (Ctrl-C, a signal's exception) meanwhile cancels it.
     The run, finished. `wait_for_daemon` seconds are given to a daemon being started to beat first."""
-    run = create_run(plan, instance, location)
-    deadline = time.monotonic() + wait_for_daemon
-    while not (queued := daemon_running(instance)) and time.monotonic() < deadline:
-        time.sleep(1)
-    if not queued and isinstance(instance.run_launcher, DefaultRunLauncher):
-        echo(f"run {run.run_id} of {plan.job}: started here (no daemon running)")
-        return follow(instance, run.run_id, echo=echo, worker=RunWorker.start(run, instance, location))
+    here = isinstance(instance.run_launcher, DefaultRunLauncher)
+    # Forked before the run is created when it will run here, so that its imports overlap with that.
+    worker = (
+        RunWorker(location, instance)
+        if here and not wait_for_daemon and not daemon_running(instance)
+        else None
+    )
+    try:
+        run = create_run(plan, instance, location)
+        deadline = time.monotonic() + wait_for_daemon
+        while not (queued := daemon_running(instance)) and time.monotonic() < deadline:
+            time.sleep(1)
+        if not queued and here:
+            echo(f"run {run.run_id} of {plan.job}: started here (no daemon running)")
+            worker = worker or RunWorker(location, instance)
+            return follow(instance, run.run_id, echo=echo, worker=worker.start(run, instance))
+    finally:
+        if worker is not None:
+            worker.discard()
     with open_code_location(instance) as workspace:
         context = workspace.create_request_context()
         echo(
@@ -254,30 +274,43 @@ def create_run(plan: Launch, instance: dg.DagsterInstance, location: CodeLocatio
 
 class RunWorker:
     """The process executing a run, forked from this one, which has the code location loaded: what Dagster's
-    default run launcher would start, but without loading the definitions once more."""
+    default run launcher would start, but without loading the definitions once more. It is forked before the
+    run exists and imports what the steps import (Great Expectations takes seconds) while this process
+    creates the run; then it is given the run to execute, or let go."""
 
     # How long a canceled run's process gets to end it (its steps' processes stop first) before it is killed.
     STOP_SECONDS = 60.0
 
-    def __init__(self, run_id: str, process: multiprocessing.process.BaseProcess) -> None:
-        self.run_id = run_id
-        self.process = process
+    def __init__(self, location: CodeLocation, instance: dg.DagsterInstance) -> None:
+        context = multiprocessing.get_context("fork")
+        received, self._run_ids = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=_execute_run,
+            args=(location.repository, instance.get_ref(), received, self._run_ids),
+            name="dagster-run",
+        )
+        self.process.start()
+        received.close()
+        self._started = False
         self._interrupted = False
 
-    @classmethod
-    def start(cls, run: DagsterRun, instance: dg.DagsterInstance, location: CodeLocation) -> RunWorker:
-        """Report the run starting, as the instance does for a run it hands its run launcher, and fork its
-        process."""
+    def start(self, run: DagsterRun, instance: dg.DagsterInstance) -> RunWorker:
+        """Report the run starting, as the instance does for a run it hands its run launcher, and have the
+        process execute it."""
         instance.report_dagster_event(
             DagsterEvent(DagsterEventType.RUN_STARTING.value, job_name=run.job_name), run_id=run.run_id
         )
-        process = multiprocessing.get_context("fork").Process(
-            target=_execute_run,
-            args=(location.repository, run.run_id, instance.get_ref()),
-            name=f"dagster-run-{run.run_id}",
-        )
-        process.start()
-        return cls(run.run_id, process)
+        self._run_ids.send(run.run_id)
+        self._run_ids.close()
+        self._started = True
+        return self
+
+    def discard(self) -> None:
+        """Stop the process if it was given no run (the run was queued, or not created)."""
+        if not self._started and self.process.is_alive():
+            self._run_ids.close()
+            self.process.kill()
+            self.process.join()
 
     def watch(self, instance: dg.DagsterInstance, run: DagsterRun) -> None:
         """Interrupt the process of a run being canceled (from the UI), which then ends it as canceled; fail
@@ -285,7 +318,7 @@ class RunWorker:
         if run.status == DagsterRunStatus.CANCELING:
             self.interrupt()
         elif not self.process.is_alive():
-            self._fail_if_unfinished(instance)
+            self._fail_if_unfinished(instance, run.run_id)
 
     def cancel(self, instance: dg.DagsterInstance, run: DagsterRun) -> None:
         """Mark the run canceling and stop its process, which ends it as canceled."""
@@ -295,7 +328,7 @@ class RunWorker:
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
-        self._fail_if_unfinished(instance)
+        self._fail_if_unfinished(instance, run.run_id)
 
     def interrupt(self) -> None:
         # Dagster takes SIGINT in a run's process as the request to stop (the UI's terminate sends it too),
@@ -304,17 +337,30 @@ class RunWorker:
             os.kill(self.process.pid, signal.SIGINT)
             self._interrupted = True
 
-    def _fail_if_unfinished(self, instance: dg.DagsterInstance) -> None:
-        run = instance.get_run_by_id(self.run_id)
+    def _fail_if_unfinished(self, instance: dg.DagsterInstance, run_id: str) -> None:
+        run = instance.get_run_by_id(run_id)
         if run is not None and not run.is_finished:
             message = f"The run's process ended (exit code {self.process.exitcode}) mid-run."
             instance.report_run_failed(run, message)
 
 
-def _execute_run(repository: ReconstructableRepository, run_id: str, instance_ref: Any) -> None:
+def _execute_run(
+    repository: ReconstructableRepository,
+    instance_ref: Any,
+    run_ids: multiprocessing.connection.Connection,
+    sender: multiprocessing.connection.Connection,
+) -> None:
     # Out of the terminal's process group: Ctrl-C reaches the command, which cancels the run (see follow),
     # and not this process at once, which would take it for an unexpected interruption.
     os.setsid()
+    # This process's copy of the sending end would keep the pipe open after the command's closed.
+    sender.close()
+    for module in PRELOADED_MODULES:
+        importlib.import_module(module)
+    try:
+        run_id = run_ids.recv()
+    except EOFError:
+        return
     with dg.DagsterInstance.from_ref(instance_ref) as instance:
         run = instance.get_run_by_id(run_id)
         assert run is not None

@@ -186,3 +186,17 @@ def test_an_ingestion_backfill_runs_its_steps_in_the_run_process() -> None:
     # dbt and the training keep a process per step, side by side.
     assert plan_launch(FULL_BUILD).run_config == CONSOLE_RUN_CONFIG
     assert plan_launch(FULL_BUILD, "group:ingestion+").run_config == CONSOLE_RUN_CONFIG
+
+
+@pytest.mark.parametrize(
+    ("selection", "reason"),
+    [
+        ("raw_prices", "AssetKey(s) ['raw_prices'] were selected, but no AssetsDefinition"),
+        ("group:", "Invalid selection string: group:"),
+        ("group:nothing", "nothing in job full_build matches the selection 'group:nothing'"),
+    ],
+)
+def test_a_selection_that_names_no_asset_is_refused_with_the_reason(selection: str, reason: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        plan_launch(FULL_BUILD, selection)
+    assert reason in str(refused.value)
