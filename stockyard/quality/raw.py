@@ -10,7 +10,6 @@ bars) are warnings: real markets produce each of them now and then.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, LiteralString
 
@@ -67,7 +66,7 @@ QUARANTINE_SAMPLE_COLUMNS = [
 ]
 
 
-def price_row_rules(sessions: Sequence[str]) -> list[Rule]:
+def price_row_rules() -> list[Rule]:
     """The loader's row rules for bars, as expectations on loaded rows (see `row_frame` for the columns)."""
     return [
         Rule(
@@ -99,7 +98,9 @@ def price_row_rules(sessions: Sequence[str]) -> list[Rule]:
         Rule(
             rules.NON_TRADING_DAY,
             "date is not an NYSE trading day",
-            expect.ExpectColumnValuesToBeInSet(column="date", value_set=list(sessions)),
+            # A flag, not the dates against the window's sessions: GE copies an expectation's arguments
+            # every time it reads them, and a window of years has thousands of sessions.
+            expect.ExpectColumnValuesToBeInSet(column="trading_day", value_set=[True]),
         ),
     ]
 
@@ -170,13 +171,12 @@ def check_price_rows(
 ) -> QualityResult:
     """ERROR: loaded bars breaking a row rule, and the quarantined share of the window over its threshold.
     `bars`: the window's, when read already (window_bars)."""
-    frame = row_frame(window_bars(conn, window) if bars is None else bars)
-    sessions = [day.date().isoformat() for day in trading_days(window.first, window.last)]
+    frame = row_frame(window_bars(conn, window) if bars is None else bars, window)
     name = "raw_daily_prices.row_rules"
     findings, path = run_suite(
         name,
         frame,
-        price_row_rules(sessions),
+        price_row_rules(),
         severity=Severity.ERROR,
         id_columns=["symbol", "date"],
         sample_columns=BAR_SAMPLE_COLUMNS,
@@ -304,7 +304,6 @@ def check_action_rows(
             "cash_dividend": pa.float64(),
         },
     )
-    frame["ex_date"] = frame["ex_date"].dt.strftime("%Y-%m-%d")
     name = "raw_corporate_actions.row_rules"
     findings, path = run_suite(
         name,
@@ -388,10 +387,10 @@ def _bars(conn: psycopg.Connection, query: LiteralString, window: Window) -> pd.
     return read_frame(conn, query, {"first": window.first, "last": window.last}, _BAR_TYPES)
 
 
-def row_frame(bars: pd.DataFrame) -> pd.DataFrame:
+def row_frame(bars: pd.DataFrame, window: Window) -> pd.DataFrame:
     """Bars with the columns the row rules read: one column per rule, so each rule is one expectation."""
     frame = bars.copy()
-    frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
+    frame["trading_day"] = frame["date"].isin(trading_days(window.first, window.last))
     # NaN when any price is missing (missing_price), else the smallest one (non_positive_price).
     frame["lowest_price"] = frame[PRICES].min(axis=1, skipna=False)
     # How far the body (open..close) sticks out of the high..low range: positive means inconsistent.
@@ -448,7 +447,6 @@ def _plausibility_frame(conn: psycopg.Connection, window: Window, bars: pd.DataF
     )
     listed = listed.loc[listed["_merge"] == "left_only", ["symbol", "date"]]
     frame = listed.merge(moves, on=["symbol", "date"], how="left").sort_values(["symbol", "date"])
-    frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
     return frame.reset_index(drop=True)
 
 
