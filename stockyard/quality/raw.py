@@ -38,14 +38,29 @@ _WINDOW_BARS: LiteralString = """
     select symbol, date, open, high, low, close, volume
     from raw.daily_prices where date between %(first)s and %(last)s order by symbol, date
 """
-# The last bar before the window of each symbol in it, looked up through the (symbol, date) key.
+# The last bar before the window of each of the window's symbols (given: its bars are read already), looked
+# up through the (symbol, date) key.
 _PREVIOUS_BARS: LiteralString = """
     select previous.symbol, previous.date, previous.open, previous.high, previous.low, previous.close,
         previous.volume
-    from (select distinct symbol from raw.daily_prices where date between %(first)s and %(last)s) as s
+    from unnest(%(symbols)s::text[]) as s(symbol)
     cross join lateral (
         select * from raw.daily_prices where symbol = s.symbol and date < %(first)s order by date desc limit 1
     ) as previous
+"""
+# Each symbol's first and last bar, through the (symbol, date) key: the symbols one after the other (a skip
+# scan), then both ends of each; grouping the table's rows instead reads them all, years of them.
+_LISTED_SPANS: LiteralString = """
+    with recursive symbols as (
+        select min(symbol) as symbol from raw.daily_prices
+        union all
+        select (select min(symbol) from raw.daily_prices where symbol > symbols.symbol)
+        from symbols where symbols.symbol is not null
+    )
+    select symbol,
+        (select min(date) from raw.daily_prices as bars where bars.symbol = symbols.symbol) as listed_from,
+        (select max(date) from raw.daily_prices as bars where bars.symbol = symbols.symbol) as listed_to
+    from symbols where symbol is not null
 """
 # The table each quarantine dataset loads into, and its date column.
 _LOADED_TABLES: dict[str, tuple[LiteralString, LiteralString]] = {
@@ -157,8 +172,10 @@ def action_row_rules() -> list[Rule]:
 
 
 def window_bars(conn: psycopg.Connection, window: Window) -> pd.DataFrame:
-    """The window's loaded bars (symbol, date, OHLCV), by symbol and date: what both price checks read."""
-    return _bars(conn, _WINDOW_BARS, window)
+    """The window's loaded bars (symbol, date, OHLCV), by symbol and date: what both price checks read.
+    Typed even when there are none; volume as float, since bars missing from the plausibility frame leave
+    holes in it."""
+    return read_frame(conn, _WINDOW_BARS, {"first": window.first, "last": window.last}, _BAR_TYPES)
 
 
 def check_price_rows(
@@ -381,12 +398,6 @@ def _query(
     return pd.DataFrame(rows, columns=columns)
 
 
-def _bars(conn: psycopg.Connection, query: LiteralString, window: Window) -> pd.DataFrame:
-    """Bars from `query` over the window, typed even when there are none; volume as float, since bars
-    missing from the plausibility frame leave holes in it."""
-    return read_frame(conn, query, {"first": window.first, "last": window.last}, _BAR_TYPES)
-
-
 def row_frame(bars: pd.DataFrame, window: Window) -> pd.DataFrame:
     """Bars with the columns the row rules read: one column per rule, so each rule is one expectation."""
     frame = bars.copy()
@@ -407,7 +418,9 @@ def _plausibility_frame(conn: psycopg.Connection, window: Window, bars: pd.DataF
     it repeats it. Days with a quarantined bar are left out (the row check reports those), unless the bar
     quarantined was an identical copy of the loaded one."""
     params = {"first": window.first, "last": window.last}
-    previous = _bars(conn, _PREVIOUS_BARS, window)
+    previous = read_frame(
+        conn, _PREVIOUS_BARS, params | {"symbols": list(bars["symbol"].unique())}, _BAR_TYPES
+    )
     actions = read_frame(
         conn,
         """
@@ -424,9 +437,7 @@ def _plausibility_frame(conn: psycopg.Connection, window: Window, bars: pd.DataF
     )
     spans = read_frame(
         conn,
-        """
-        select symbol, min(date) as listed_from, max(date) as listed_to from raw.daily_prices group by symbol
-        """,
+        _LISTED_SPANS,
         params,
         {"symbol": pa.string(), "listed_from": pa.date32(), "listed_to": pa.date32()},
     )
@@ -446,14 +457,15 @@ def _plausibility_frame(conn: psycopg.Connection, window: Window, bars: pd.DataF
         quarantined, on=["symbol", "date"], how="left", indicator=True
     )
     listed = listed.loc[listed["_merge"] == "left_only", ["symbol", "date"]]
-    frame = listed.merge(moves, on=["symbol", "date"], how="left").sort_values(["symbol", "date"])
-    return frame.reset_index(drop=True)
+    # Merged on the left: in the order of the listed sessions, by symbol and date.
+    return listed.merge(moves, on=["symbol", "date"], how="left")
 
 
 def _moves(bars: pd.DataFrame, actions: pd.DataFrame) -> pd.DataFrame:
     """Each bar's log move from the previous bar's close (adjusted like an as-traded price: divided by the
     split ratio, less the dividend, on the ex-date) and its total absolute OHLC change from that bar."""
-    bars = bars.sort_values(["symbol", "date"]).merge(actions, on=["symbol", "date"], how="left")
+    # The shift by symbol needs each symbol's bars in date order, not the symbols in order.
+    bars = bars.sort_values("date").merge(actions, on=["symbol", "date"], how="left")
     previous = bars.groupby("symbol")[PRICES].shift(1)
     reference = previous["close"] / bars["split_ratio"].fillna(1.0) - bars["cash_dividend"].fillna(0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -467,6 +479,7 @@ def _moves(bars: pd.DataFrame, actions: pd.DataFrame) -> pd.DataFrame:
 def _listed_sessions(spans: pd.DataFrame, window: Window) -> pd.DataFrame:
     """(symbol, date) for every trading day of the window between the symbol's first and last bar."""
     sessions = pd.DataFrame({"date": trading_days(window.first, window.last)})
-    grid = spans.merge(sessions, how="cross")
+    # Each symbol's sessions in turn, so by symbol and date.
+    grid = spans.sort_values("symbol").merge(sessions, how="cross")
     inside = grid["date"].between(grid["listed_from"], grid["listed_to"])
     return grid.loc[inside, ["symbol", "date"]].reset_index(drop=True)
