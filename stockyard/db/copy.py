@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+from psycopg.abc import Buffer
 
 # What the buffered file reads from the COPY at a time.
 BUFFER_BYTES = 1 << 20
@@ -19,25 +21,30 @@ def copy_file(copy: psycopg.Copy) -> io.BufferedReader:
 class _CopyStream(io.RawIOBase):
     """A readable file over the chunks of a COPY (one per row)."""
 
-    def __init__(self, chunks: Any) -> None:
+    def __init__(self, chunks: Iterator[Buffer]) -> None:
         self._chunks = chunks
-        self._pending = memoryview(b"")
+        # What the last read took from the COPY beyond what it returned.
+        self._pending = b""
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        # Filled with as many rows as fit: a read per row would cost a call through the buffered reader each.
+        # Rows gathered until they fill the buffer and joined at once: copying row by row into it costs a
+        # slice per row, as much again as reading the rows from the COPY. Each row is copied out of libpq's
+        # memory as it comes: holding a buffer's worth of libpq's rows until the join is slower still.
         target = memoryview(buffer).cast("B")
-        filled = 0
-        while filled < len(target):
-            if not self._pending:
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    break
-                self._pending = memoryview(chunk).cast("B")
-            size = min(len(target) - filled, len(self._pending))
-            target[filled : filled + size] = self._pending[:size]
-            self._pending = self._pending[size:]
-            filled += size
+        parts = [self._pending]
+        gathered = len(self._pending)
+        while gathered < len(target):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            parts.append(bytes(chunk))
+            gathered += len(chunk)
+        data = b"".join(parts)
+        filled = min(len(target), len(data))
+        target[:filled] = memoryview(data)[:filled]
+        # What did not fit (part of the last row gathered) opens the next read.
+        self._pending = data[filled:]
         return filled

@@ -10,7 +10,6 @@ bars) are warnings: real markets produce each of them now and then.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, LiteralString
 
@@ -39,14 +38,29 @@ _WINDOW_BARS: LiteralString = """
     select symbol, date, open, high, low, close, volume
     from raw.daily_prices where date between %(first)s and %(last)s order by symbol, date
 """
-# The last bar before the window of each symbol in it, looked up through the (symbol, date) key.
+# The last bar before the window of each of the window's symbols (given: its bars are read already), looked
+# up through the (symbol, date) key.
 _PREVIOUS_BARS: LiteralString = """
     select previous.symbol, previous.date, previous.open, previous.high, previous.low, previous.close,
         previous.volume
-    from (select distinct symbol from raw.daily_prices where date between %(first)s and %(last)s) as s
+    from unnest(%(symbols)s::text[]) as s(symbol)
     cross join lateral (
         select * from raw.daily_prices where symbol = s.symbol and date < %(first)s order by date desc limit 1
     ) as previous
+"""
+# Each symbol's first and last bar, through the (symbol, date) key: the symbols one after the other (a skip
+# scan), then both ends of each; grouping the table's rows instead reads them all, years of them.
+_LISTED_SPANS: LiteralString = """
+    with recursive symbols as (
+        select min(symbol) as symbol from raw.daily_prices
+        union all
+        select (select min(symbol) from raw.daily_prices where symbol > symbols.symbol)
+        from symbols where symbols.symbol is not null
+    )
+    select symbol,
+        (select min(date) from raw.daily_prices as bars where bars.symbol = symbols.symbol) as listed_from,
+        (select max(date) from raw.daily_prices as bars where bars.symbol = symbols.symbol) as listed_to
+    from symbols where symbol is not null
 """
 # The table each quarantine dataset loads into, and its date column.
 _LOADED_TABLES: dict[str, tuple[LiteralString, LiteralString]] = {
@@ -67,7 +81,7 @@ QUARANTINE_SAMPLE_COLUMNS = [
 ]
 
 
-def price_row_rules(sessions: Sequence[str]) -> list[Rule]:
+def price_row_rules() -> list[Rule]:
     """The loader's row rules for bars, as expectations on loaded rows (see `row_frame` for the columns)."""
     return [
         Rule(
@@ -99,7 +113,9 @@ def price_row_rules(sessions: Sequence[str]) -> list[Rule]:
         Rule(
             rules.NON_TRADING_DAY,
             "date is not an NYSE trading day",
-            expect.ExpectColumnValuesToBeInSet(column="date", value_set=list(sessions)),
+            # A flag, not the dates against the window's sessions: GE copies an expectation's arguments
+            # every time it reads them, and a window of years has thousands of sessions.
+            expect.ExpectColumnValuesToBeInSet(column="trading_day", value_set=[True]),
         ),
     ]
 
@@ -156,8 +172,10 @@ def action_row_rules() -> list[Rule]:
 
 
 def window_bars(conn: psycopg.Connection, window: Window) -> pd.DataFrame:
-    """The window's loaded bars (symbol, date, OHLCV), by symbol and date: what both price checks read."""
-    return _bars(conn, _WINDOW_BARS, window)
+    """The window's loaded bars (symbol, date, OHLCV), by symbol and date: what both price checks read.
+    Typed even when there are none; volume as float, since bars missing from the plausibility frame leave
+    holes in it."""
+    return read_frame(conn, _WINDOW_BARS, {"first": window.first, "last": window.last}, _BAR_TYPES)
 
 
 def check_price_rows(
@@ -170,13 +188,12 @@ def check_price_rows(
 ) -> QualityResult:
     """ERROR: loaded bars breaking a row rule, and the quarantined share of the window over its threshold.
     `bars`: the window's, when read already (window_bars)."""
-    frame = row_frame(window_bars(conn, window) if bars is None else bars)
-    sessions = [day.date().isoformat() for day in trading_days(window.first, window.last)]
+    frame = row_frame(window_bars(conn, window) if bars is None else bars, window)
     name = "raw_daily_prices.row_rules"
     findings, path = run_suite(
         name,
         frame,
-        price_row_rules(sessions),
+        price_row_rules(),
         severity=Severity.ERROR,
         id_columns=["symbol", "date"],
         sample_columns=BAR_SAMPLE_COLUMNS,
@@ -304,7 +321,6 @@ def check_action_rows(
             "cash_dividend": pa.float64(),
         },
     )
-    frame["ex_date"] = frame["ex_date"].dt.strftime("%Y-%m-%d")
     name = "raw_corporate_actions.row_rules"
     findings, path = run_suite(
         name,
@@ -382,16 +398,10 @@ def _query(
     return pd.DataFrame(rows, columns=columns)
 
 
-def _bars(conn: psycopg.Connection, query: LiteralString, window: Window) -> pd.DataFrame:
-    """Bars from `query` over the window, typed even when there are none; volume as float, since bars
-    missing from the plausibility frame leave holes in it."""
-    return read_frame(conn, query, {"first": window.first, "last": window.last}, _BAR_TYPES)
-
-
-def row_frame(bars: pd.DataFrame) -> pd.DataFrame:
+def row_frame(bars: pd.DataFrame, window: Window) -> pd.DataFrame:
     """Bars with the columns the row rules read: one column per rule, so each rule is one expectation."""
     frame = bars.copy()
-    frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
+    frame["trading_day"] = frame["date"].isin(trading_days(window.first, window.last))
     # NaN when any price is missing (missing_price), else the smallest one (non_positive_price).
     frame["lowest_price"] = frame[PRICES].min(axis=1, skipna=False)
     # How far the body (open..close) sticks out of the high..low range: positive means inconsistent.
@@ -408,7 +418,9 @@ def _plausibility_frame(conn: psycopg.Connection, window: Window, bars: pd.DataF
     it repeats it. Days with a quarantined bar are left out (the row check reports those), unless the bar
     quarantined was an identical copy of the loaded one."""
     params = {"first": window.first, "last": window.last}
-    previous = _bars(conn, _PREVIOUS_BARS, window)
+    previous = read_frame(
+        conn, _PREVIOUS_BARS, params | {"symbols": list(bars["symbol"].unique())}, _BAR_TYPES
+    )
     actions = read_frame(
         conn,
         """
@@ -425,9 +437,7 @@ def _plausibility_frame(conn: psycopg.Connection, window: Window, bars: pd.DataF
     )
     spans = read_frame(
         conn,
-        """
-        select symbol, min(date) as listed_from, max(date) as listed_to from raw.daily_prices group by symbol
-        """,
+        _LISTED_SPANS,
         params,
         {"symbol": pa.string(), "listed_from": pa.date32(), "listed_to": pa.date32()},
     )
@@ -447,15 +457,15 @@ def _plausibility_frame(conn: psycopg.Connection, window: Window, bars: pd.DataF
         quarantined, on=["symbol", "date"], how="left", indicator=True
     )
     listed = listed.loc[listed["_merge"] == "left_only", ["symbol", "date"]]
-    frame = listed.merge(moves, on=["symbol", "date"], how="left").sort_values(["symbol", "date"])
-    frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
-    return frame.reset_index(drop=True)
+    # Merged on the left: in the order of the listed sessions, by symbol and date.
+    return listed.merge(moves, on=["symbol", "date"], how="left")
 
 
 def _moves(bars: pd.DataFrame, actions: pd.DataFrame) -> pd.DataFrame:
     """Each bar's log move from the previous bar's close (adjusted like an as-traded price: divided by the
     split ratio, less the dividend, on the ex-date) and its total absolute OHLC change from that bar."""
-    bars = bars.sort_values(["symbol", "date"]).merge(actions, on=["symbol", "date"], how="left")
+    # The shift by symbol needs each symbol's bars in date order, not the symbols in order.
+    bars = bars.sort_values("date").merge(actions, on=["symbol", "date"], how="left")
     previous = bars.groupby("symbol")[PRICES].shift(1)
     reference = previous["close"] / bars["split_ratio"].fillna(1.0) - bars["cash_dividend"].fillna(0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -469,6 +479,7 @@ def _moves(bars: pd.DataFrame, actions: pd.DataFrame) -> pd.DataFrame:
 def _listed_sessions(spans: pd.DataFrame, window: Window) -> pd.DataFrame:
     """(symbol, date) for every trading day of the window between the symbol's first and last bar."""
     sessions = pd.DataFrame({"date": trading_days(window.first, window.last)})
-    grid = spans.merge(sessions, how="cross")
+    # Each symbol's sessions in turn, so by symbol and date.
+    grid = spans.sort_values("symbol").merge(sessions, how="cross")
     inside = grid["date"].between(grid["listed_from"], grid["listed_to"])
     return grid.loc[inside, ["symbol", "date"]].reset_index(drop=True)

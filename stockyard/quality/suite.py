@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import great_expectations as gx
+import numpy as np
 import pandas as pd
 from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
 from great_expectations.data_context.types.base import (
@@ -69,8 +70,7 @@ def run_suite(
 
     GE names failing rows by their `id_columns` (e.g. symbol and date), in the results and in the samples.
     """
-    # Categorical ids: GE hashes and copies them with every batch; codes are cheaper than strings.
-    ids = frame[list(id_columns)].astype("category")
+    ids = _ids(frame, id_columns)
     batches: dict[tuple[str, ...] | None, list[Rule]] = {}
     for rule in rules:
         batches.setdefault(rule.reads, []).append(rule)
@@ -91,7 +91,7 @@ def run_suite(
         if result.expectation_config is not None
     }
     findings = [
-        _finding(rule, by_rule[rule.key], frame, severity, id_columns, [*sample_columns, *rule.shows])
+        _finding(rule, by_rule[rule.key], frame, ids, severity, [*sample_columns, *rule.shows])
         for rule in rules
     ]
     results = {
@@ -104,6 +104,18 @@ def run_suite(
         ],
     }
     return findings, _save(results, results_dir / name, window)
+
+
+def _ids(frame: pd.DataFrame, id_columns: Sequence[str]) -> pd.DataFrame:
+    """The id columns as categoricals (GE hashes and copies them with every batch: codes are cheaper than
+    strings); dates as YYYY-MM-DD (in the results and the samples), formatted once per distinct day."""
+    ids = {}
+    for column in id_columns:
+        values = frame[column].astype("category")
+        if isinstance(days := values.cat.categories, pd.DatetimeIndex):
+            values = values.cat.rename_categories(list(days.strftime("%Y-%m-%d")))
+        ids[column] = values
+    return pd.DataFrame(ids, index=frame.index)
 
 
 def _validate(
@@ -149,21 +161,40 @@ def _finding(
     rule: Rule,
     result: ExpectationValidationResult,
     frame: pd.DataFrame,
+    ids: pd.DataFrame,
     severity: Severity,
-    id_columns: Sequence[str],
     columns: Sequence[str],
 ) -> Finding:
-    shown = [column for column in dict.fromkeys([*id_columns, *columns]) if column in frame.columns]
+    shown = [column for column in dict.fromkeys(columns) if column in frame.columns.drop(ids.columns)]
     if result.success:
-        return Finding(rule.key, rule.description, severity, 0, frame.loc[[], shown])
+        return Finding(rule.key, rule.description, severity, 0, _rows(frame, ids, shown, []))
     details: Mapping[str, Any] = result.result
-    # Duplicated rows share their ids: look each id up once, which finds every copy.
-    ids = pd.DataFrame(details.get("partial_unexpected_index_list") or [], columns=list(id_columns))
-    sample = frame[shown].merge(ids.drop_duplicates(), on=list(id_columns))
+    found = pd.DataFrame(details.get("partial_unexpected_index_list") or [], columns=ids.columns)
+    sample = _rows(frame, ids, shown, _positions(ids, found))
     error = _exception_message(result.exception_info)
     # Table-level expectations (a column exists) have no row count: count the failure once.
     failing = int(details.get("unexpected_count") or 1)
     return Finding(rule.key, rule.description, severity, failing, sample, error)
+
+
+def _positions(ids: pd.DataFrame, found: pd.DataFrame) -> list[int]:
+    """Where the rows with the ids GE found are, in frame order. Duplicated rows share their ids: each id
+    finds every copy."""
+    # Rows holding each of the ids' values, a few, narrow the lookup before the ids are matched as a whole.
+    candidates = np.flatnonzero(
+        np.logical_and.reduce([ids[column].isin(found[column]).to_numpy() for column in ids.columns])
+    )
+    matched = (
+        ids.iloc[candidates].assign(position=candidates).merge(found.drop_duplicates(), on=list(ids.columns))
+    )
+    return sorted(int(position) for position in matched["position"])
+
+
+def _rows(frame: pd.DataFrame, ids: pd.DataFrame, shown: list[str], positions: list[int]) -> pd.DataFrame:
+    """The rows at `positions`: their ids as GE names them (in the ids' own type again), then `shown`."""
+    rows = pd.concat([ids.iloc[positions], frame.iloc[positions][shown]], axis="columns")
+    types = {column: ids[column].cat.categories.dtype for column in ids.columns}
+    return rows.astype(types).reset_index(drop=True)
 
 
 def _exception_message(info: Mapping[str, Any] | None) -> str | None:

@@ -6,6 +6,7 @@ Each case loads the sample market with one injected defect through the real load
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,6 +22,7 @@ from stockyard.marketdata.sample import SampleProvider
 from stockyard.marketdata.schema import validate_bars
 from stockyard.quality.metadata import check_metadata
 from stockyard.quality.raw import (
+    BAR_SAMPLE_COLUMNS,
     check_action_rows,
     check_price_plausibility,
     check_price_rows,
@@ -216,11 +218,10 @@ def test_the_suite_fails_a_quarantined_row_under_the_rule_the_loader_gave_it(
     raw = provider.fetch_symbol(subject, WINDOW.first, WINDOW.last)[0].assign(provider="sample")
     _, rejects = validate_bars(raw)
     (rule,) = set(rejects["rule"])
-    sessions = [day.date().isoformat() for day in trading_days(WINDOW.first, WINDOW.last)]
     findings, _ = run_suite(
         "vocabulary",
-        row_frame(raw.assign(date=pd.to_datetime(raw["date"]))),
-        price_row_rules(sessions),
+        row_frame(raw.assign(date=pd.to_datetime(raw["date"])), WINDOW),
+        price_row_rules(),
         severity=Severity.ERROR,
         id_columns=["symbol", "date"],
         sample_columns=["symbol", "date"],
@@ -228,6 +229,59 @@ def test_the_suite_fails_a_quarantined_row_under_the_rule_the_loader_gave_it(
     )
     # The suite judges every rule, the loader reports the first a row breaks: that one must agree.
     assert {finding.rule: finding.failing for finding in findings}[rule] == len(rejects)
+
+
+def test_a_bar_on_a_closed_day_and_a_duplicate_show_as_before_in_the_findings_and_the_ge_results(
+    tmp_path: Path,
+) -> None:
+    # The closed-day rule reads a flag, not the dates: users still see the rule, its words and the bar.
+    bars = pd.DataFrame(
+        {
+            "symbol": ["AAA", "AAA", "AAA", "BBB", "BBB"],
+            "date": pd.to_datetime(["2024-02-16", PRESIDENTS_DAY, "2024-02-20", "2024-02-20", "2024-02-20"]),
+            "open": [10.0, 10.5, 11.0, 20.0, 21.0],
+            "high": [11.0, 11.5, 12.0, 21.0, 22.0],
+            "low": [9.0, 9.5, 10.0, 19.0, 20.0],
+            "close": [10.5, 11.0, 11.5, 20.5, 21.5],
+            "volume": [100.0, 200.0, 300.0, 400.0, 500.0],
+        }
+    )
+    findings, path = run_suite(
+        "closed_day",
+        row_frame(bars, WINDOW),
+        price_row_rules(),
+        severity=Severity.ERROR,
+        id_columns=["symbol", "date"],
+        sample_columns=BAR_SAMPLE_COLUMNS,
+        results_dir=tmp_path,
+    )
+    by_rule = {finding.rule: finding for finding in findings}
+    closed = by_rule[rules.NON_TRADING_DAY]
+    assert (closed.failing, closed.description) == (1, "date is not an NYSE trading day")
+    assert closed.sample.columns.tolist() == BAR_SAMPLE_COLUMNS
+    assert closed.sample.values.tolist() == [["AAA", "2024-02-19", 10.5, 11.5, 9.5, 11.0, 200.0]]
+    duplicate = by_rule[rules.DUPLICATE_ROW]
+    assert duplicate.failing == 2
+    assert duplicate.sample[["symbol", "date", "open"]].values.tolist() == [
+        ["BBB", "2024-02-20", 20.0],
+        ["BBB", "2024-02-20", 21.0],
+    ]
+    assert by_rule[rules.HIGH_LOW_INCONSISTENT].sample.empty
+    assert by_rule[rules.HIGH_LOW_INCONSISTENT].sample.columns.tolist() == [
+        *BAR_SAMPLE_COLUMNS,
+        "body_outside_range",
+    ]
+    # The saved GE results name failing rows by their dates as the samples show them.
+    saved = json.loads(path.read_text())
+    closed_result = next(
+        result
+        for validation in saved["validations"]
+        for result in validation["results"]
+        if result["expectation_config"]["meta"]["rule"] == rules.NON_TRADING_DAY
+    )
+    assert closed_result["result"]["partial_unexpected_index_list"] == [
+        {"symbol": "AAA", "date": "2024-02-19", "trading_day": False}
+    ]
 
 
 def test_a_day_without_corporate_actions_and_a_window_with_no_rows_pass(
