@@ -82,7 +82,7 @@ class LoadSummary:
             self.ignored_columns.setdefault(column, set()).update(sources)
         if history.bars.empty:
             return
-        self.symbols |= set(history.bars["symbol"])
+        self.symbols.update(history.bars["symbol"].unique())
         self.served_by.update(history.served_by.values())
         first, last = history.bars["date"].min().date(), history.bars["date"].max().date()
         self.first_date = min(first, self.first_date or first)
