@@ -130,9 +130,7 @@ def plan_launch(
             # Assets computed together (a multi-asset) can only run together.
             selected = parsed.required_multi_asset_neighbors().resolve(graph)
         except (DagsterInvalidAssetSelectionError, dg.DagsterInvalidSubsetError) as error:
-            raise ValueError(
-                f"the selection {selection!r} names nothing in the code location: {error}"
-            ) from None
+            raise ValueError(f"the selection {selection!r} does not resolve: {error}") from None
         keys = set(selected) & set(in_job)
     if not keys:
         raise ValueError(f"nothing in job {job} matches the selection {selection!r}")
@@ -300,9 +298,14 @@ class RunWorker:
         instance.report_dagster_event(
             DagsterEvent(DagsterEventType.RUN_STARTING.value, job_name=run.job_name), run_id=run.run_id
         )
-        self._run_ids.send(run.run_id)
-        self._run_ids.close()
         self._started = True
+        try:
+            self._run_ids.send(run.run_id)
+        except OSError:
+            # The process ended before it was given the run (its imports failed, and it said why).
+            self.process.join()
+            self._fail_if_unfinished(instance, run.run_id)
+        self._run_ids.close()
         return self
 
     def discard(self) -> None:

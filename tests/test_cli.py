@@ -24,12 +24,14 @@ from cli.main import api_beside
 from cli.services import port_open
 from ml.metrics import CROSS_SECTIONAL_METRICS, FORECAST_METRICS
 from ml.tracking import PARENT_RUN_TAG
+from orchestration import launch
 from orchestration.automation import TRIGGER_TAG
+from orchestration.jobs import FULL_BUILD
 from orchestration.launch import LOCATION_NAME, TRIGGER
 from serving.settings import get_api_settings
 from stockyard.endpoints import sibling_database_url
 from stockyard.settings import PROJECT_ROOT
-from tests.support import throwaway_database, wait_until_ready
+from tests.support import create_database, throwaway_database, wait_until_ready
 
 STOCKYARD = [sys.executable, "-m", "cli.main"]
 # Walk-forward and models sized for the 112 trading days and 12 symbols of the whole-graph test.
@@ -408,3 +410,23 @@ def test_a_stopped_materialize_and_a_run_terminated_in_the_ui_end_canceled(cli_e
         stopped_run: dg.DagsterRunStatus.CANCELED,
         terminated_run: dg.DagsterRunStatus.CANCELED,
     }
+
+
+def test_a_run_whose_process_cannot_import_what_its_steps_need_ends_failed(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's process, forked before the run exists, imports what the steps need first: when that fails,
+    the run ends failed (its process said why on stderr) rather than waiting to start."""
+    for key, value in cli_env.items():
+        if key.startswith("STOCKYARD_"):
+            monkeypatch.setenv(key, value)
+    create_database(cli_env["STOCKYARD_SERVICES_DATABASE_URL"].rsplit("/", 1)[1] + "_dagster")
+    monkeypatch.setattr(launch, "PRELOADED_MODULES", ["stockyard.no_such_module"])
+    with instance_of(cli_env) as instance:
+        location = launch.CodeLocation()
+        plan = launch.plan_launch(FULL_BUILD, "stock_universe", location=location)
+        finished = launch.launch(plan, instance, location, echo=lambda line: None)
+        failures = instance.get_records_for_run(finished.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    assert finished.status == dg.DagsterRunStatus.FAILURE
+    (failure,) = failures.records
+    assert "The run's process ended (exit code 1)" in failure.event_log_entry.message
