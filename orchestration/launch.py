@@ -343,7 +343,7 @@ class RunWorker:
     def _fail_if_unfinished(self, instance: dg.DagsterInstance, run_id: str) -> None:
         run = instance.get_run_by_id(run_id)
         if run is not None and not run.is_finished:
-            message = f"The run's process ended (exit code {self.process.exitcode}) mid-run."
+            message = f"The run's process ended (exit code {self.process.exitcode}) before the run did."
             instance.report_run_failed(run, message)
 
 
