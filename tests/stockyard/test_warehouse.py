@@ -188,3 +188,25 @@ def test_ingest_streams_chunks_of_symbols_into_one_load(conn: psycopg.Connection
     assert summary.actions == len(whole.actions) == count(conn, "raw.corporate_actions")
     assert summary.served_by == {"sample": len(set(whole.bars["symbol"]))}
     assert (summary.first_date, summary.last_date) == (date(2024, 1, 2), date(2024, 2, 29))
+
+
+def test_a_load_of_a_tenth_of_a_table_or_more_refreshes_its_statistics(conn: psycopg.Connection) -> None:
+    provider = SampleProvider(n_symbols=12, start=date(2024, 1, 2), end=date(2024, 3, 1))
+    symbols = provider.symbols()
+    warehouse.ingest(
+        conn, provider, symbols, start=date(2024, 1, 2), end=date(2024, 2, 29), partition_key="w"
+    )
+    # A table this small is analyzed whole: the count is exact, this load's rows included.
+    backfilled = count(conn, "raw.daily_prices")
+    assert planned_rows(conn, "raw.daily_prices") == backfilled
+
+    warehouse.ingest(conn, provider, symbols, start=date(2024, 3, 1), end=date(2024, 3, 1), partition_key="d")
+    assert count(conn, "raw.daily_prices") > backfilled
+    # One more day is under a tenth: left to autovacuum.
+    assert planned_rows(conn, "raw.daily_prices") == backfilled
+
+
+def planned_rows(conn: psycopg.Connection, table: str) -> float:
+    row = conn.execute("select reltuples from pg_class where oid = %s::regclass", (table,)).fetchone()
+    assert row is not None
+    return float(row[0])
