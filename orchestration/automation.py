@@ -49,6 +49,7 @@ SERVED_DAILY = [
     dg.AssetKey(name)
     for name in (
         "dim_stocks",
+        "fct_corporate_actions",
         "fct_daily_prices",
         "fct_latest_prices",
         "fct_sector_daily",

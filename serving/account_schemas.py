@@ -173,7 +173,7 @@ class ImportResult(BaseModel):
 
 class Position(BaseModel):
     symbol: str
-    shares: float
+    shares: float = Field(description="Shares held today: the splits since they were bought applied.")
     close: float | None = Field(description="The latest close (as traded); null without a price.")
     close_date: dt.date | None
     market_value: float | None
@@ -230,7 +230,9 @@ class Concentration(BaseModel):
 
 
 class PortfolioAnalytics(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"description": "Figures on raw closes, as traded."})
+    model_config = ConfigDict(
+        json_schema_extra={"description": "Valued at closes as traded with the shares held after each split."}
+    )
 
     as_of: dt.date | None
     data_source: str

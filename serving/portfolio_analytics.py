@@ -17,7 +17,7 @@ from serving.account_schemas import (
     ValuePoint,
 )
 from stockyard.analytics import portfolio as stats
-from stockyard.analytics.ledger import Entry, ValueHistory, value_history
+from stockyard.analytics.ledger import Entry, Splits, ValueHistory, split_factors, value_history
 
 TOP_HOLDINGS = 5
 
@@ -25,6 +25,7 @@ TOP_HOLDINGS = 5
 def analytics(
     entries: list[Entry],
     closes: pd.DataFrame,
+    splits: Splits,
     market: pd.Series,
     sectors: dict[str, str],
     *,
@@ -46,7 +47,7 @@ def analytics(
     )
     if not entries or closes.empty:
         return empty
-    history = value_history(entries, closes)
+    history = value_history(entries, closes, splits)
     returns = history.time_weighted_returns()
     growth = stats.cumulative_returns(returns) if len(returns) else pd.Series(dtype="float64")
     points = [
@@ -71,7 +72,7 @@ def analytics(
         update={
             "value_history": points,
             "statistics": _statistics(returns, market),
-            "correlation": _correlation(history, closes, list(held.index)),
+            "correlation": _correlation(history, closes, splits, list(held.index)),
             "sector_exposure": (
                 {str(k): float(v) for k, v in stats.sector_exposure(weights, sectors).items()}
                 if weights is not None
@@ -123,11 +124,13 @@ def _statistics(returns: pd.Series, market: pd.Series) -> Statistics | None:
 
 
 def _correlation(
-    history: ValueHistory, closes: pd.DataFrame, held: list[str]
+    history: ValueHistory, closes: pd.DataFrame, splits: Splits, held: list[str]
 ) -> dict[str, dict[str, float | None]] | None:
     if len(held) < 2:
         return None
-    window = closes.loc[history.frame.index, held]
+    dates = pd.DatetimeIndex(history.frame.index)
+    # Closes as traded drop on a split's ex-date: times the split factors, their returns are the holdings'.
+    window = closes.loc[dates, held] * split_factors(dates, held, splits)
     if len(window) < 3:
         return None
     matrix = stats.correlation_matrix(stats.asset_returns(window))

@@ -30,6 +30,7 @@ __all__ = [
     "backtest_positions",
     "backtests",
     "dim_stocks",
+    "fct_corporate_actions",
     "fct_daily_prices",
     "fct_latest_prices",
     "fct_sector_daily",
@@ -78,6 +79,15 @@ fct_daily_prices = Table(
     Column("adj_close", Float),
     Column("adj_volume", Float),
     Column("return_1d", Float),
+    schema="marts",
+)
+
+fct_corporate_actions = Table(
+    "fct_corporate_actions",
+    metadata,
+    Column("symbol", Text, primary_key=True),
+    Column("ex_date", Date, primary_key=True),
+    Column("split_ratio", Float),
     schema="marts",
 )
 

@@ -106,7 +106,7 @@ def test_materialize_builds_the_whole_graph_through_the_dagster_instance(graph: 
     env, result = graph.env, graph.result
     assert result.returncode == 0, result.stdout + result.stderr
     # Every asset in one run of the job the UI and the schedules know, the days as one partition range.
-    assert "launching full_build: 28 asset(s) for 2025-01-02...2025-06-13" in result.stdout
+    assert "launching full_build: 29 asset(s) for 2025-01-02...2025-06-13" in result.stdout
 
     with psycopg.connect(env["STOCKYARD_SERVICES_DATABASE_URL"]) as conn:
         raw_days = conn.execute("select count(distinct date) from raw.daily_prices").fetchone()

@@ -11,8 +11,8 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from serving.repositories.prices import any_of
-from serving.tables import dim_stocks, fct_daily_prices, fct_latest_prices
-from stockyard.analytics.ledger import Entry
+from serving.tables import dim_stocks, fct_corporate_actions, fct_daily_prices, fct_latest_prices
+from stockyard.analytics.ledger import Entry, Splits
 from stockyard.db.catalogue import portfolios, transactions
 
 PORTFOLIO_COLUMNS = [
@@ -101,6 +101,23 @@ def entries(rows: list[dict[str, Any]]) -> list[Entry]:
         )
         for row in rows
     ]
+
+
+async def splits(conn: AsyncConnection, symbols: list[str]) -> Splits:
+    """The splits of each symbol that has any: (ex-date, new shares per old share), by ex-date."""
+    statement = (
+        select(
+            fct_corporate_actions.c.symbol,
+            fct_corporate_actions.c.ex_date,
+            fct_corporate_actions.c.split_ratio,
+        )
+        .where(fct_corporate_actions.c.symbol == any_of(symbols), fct_corporate_actions.c.split_ratio != 1.0)
+        .order_by(fct_corporate_actions.c.symbol, fct_corporate_actions.c.ex_date)
+    )
+    found: dict[str, list[tuple[date, float]]] = {}
+    for row in await conn.execute(statement):
+        found.setdefault(row.symbol, []).append((row.ex_date, row.split_ratio))
+    return found
 
 
 async def latest_closes(conn: AsyncConnection, symbols: list[str]) -> dict[str, tuple[date, float]]:

@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, delete, func, insert, select, update
+from sqlalchemy import Select, Text, case, cast, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, array
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from serving.repositories.recommendations import ranked_statement, recommendation_from
 from serving.schemas import Recommendation
-from serving.tables import dim_stocks, fct_latest_prices
+from serving.tables import dim_stocks, fct_corporate_actions, fct_latest_prices
+from stockyard.analytics.ledger import TOLERANCE
 from stockyard.db.catalogue import (
     alerts,
     hits,
@@ -107,19 +108,27 @@ async def watched(conn: AsyncConnection, user_id: int) -> dict[str, list[str]]:
     return found
 
 
+# The product of the ratios of a trade's symbol's splits after its date, up to today: what one share traded
+# then is today (stockyard.analytics.ledger: a split applies before the trades of its ex-date).
+_SPLITS_SINCE_TRADE = func.coalesce(
+    select(func.exp(func.sum(func.ln(fct_corporate_actions.c.split_ratio))))
+    .where(
+        fct_corporate_actions.c.symbol == transactions.c.symbol,
+        fct_corporate_actions.c.ex_date > transactions.c.trade_date,
+        fct_corporate_actions.c.ex_date <= func.current_date(),
+        fct_corporate_actions.c.split_ratio != 1.0,
+    )
+    .scalar_subquery(),
+    1.0,
+)
+
+
 async def holdings(conn: AsyncConnection, user_id: int) -> dict[str, tuple[str, float]]:
     """Symbol -> (sector, value at the latest close) of what the user's portfolios hold (shares bought less
-    shares sold, across portfolios)."""
+    shares sold after the splits since, across portfolios)."""
+    signed = case((transactions.c.kind == "sell", -transactions.c.quantity), else_=transactions.c.quantity)
     shares = (
-        select(
-            transactions.c.symbol,
-            func.coalesce(func.sum(transactions.c.quantity).filter(transactions.c.kind == "buy"), 0.0).label(
-                "bought"
-            ),
-            func.coalesce(func.sum(transactions.c.quantity).filter(transactions.c.kind == "sell"), 0.0).label(
-                "sold"
-            ),
-        )
+        select(transactions.c.symbol, func.sum(signed * _SPLITS_SINCE_TRADE).label("held"))
         .join(portfolios, portfolios.c.portfolio_id == transactions.c.portfolio_id)
         .where(portfolios.c.user_id == user_id, transactions.c.kind.in_(("buy", "sell")))
         .group_by(transactions.c.symbol)
@@ -129,14 +138,15 @@ async def holdings(conn: AsyncConnection, user_id: int) -> dict[str, tuple[str, 
         select(
             shares.c.symbol,
             func.coalesce(dim_stocks.c.sector, "Unknown").label("sector"),
-            ((shares.c.bought - shares.c.sold) * fct_latest_prices.c.close).label("value"),
+            (shares.c.held * fct_latest_prices.c.close).label("value"),
         )
         .select_from(
             shares.outerjoin(dim_stocks, dim_stocks.c.symbol == shares.c.symbol).outerjoin(
                 fct_latest_prices, fct_latest_prices.c.symbol == shares.c.symbol
             )
         )
-        .where(shares.c.bought - shares.c.sold > 0)
+        # Above float rounding: what a sale of every share leaves.
+        .where(shares.c.held > TOLERANCE)
     )
     return {row.symbol: (row.sector, float(row.value or 0.0)) for row in await conn.execute(statement)}
 

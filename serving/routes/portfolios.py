@@ -37,7 +37,7 @@ from serving.ratelimit import limit_by_ip
 from serving.repositories import portfolios as repository
 from serving.schemas import ErrorDetail
 from serving.state import DataState
-from stockyard.analytics.ledger import LedgerConflict, LedgerError, check_ledger
+from stockyard.analytics.ledger import LedgerConflict, LedgerError, Splits, check_ledger
 from stockyard.api_cache import CacheNamespace
 
 router = APIRouter(prefix="/portfolios", tags=["portfolios"], dependencies=[Depends(limit_by_ip)])
@@ -72,6 +72,11 @@ def _state(services: Services) -> DataState:
     if state is None or state.as_of is None:
         raise HTTPException(503, "the warehouse cannot be reached or holds no prices yet")
     return state
+
+
+def _symbols(transactions: list[dict[str, Any]]) -> list[str]:
+    """The symbols a ledger's transactions name."""
+    return sorted({row["symbol"] for row in transactions if row["symbol"]})
 
 
 async def _owned(
@@ -175,8 +180,9 @@ async def _add(
     candidates = existing + [
         {**row, "reference": reference} for row, (reference, _) in zip(rows, new, strict=True)
     ]
+    splits = await repository.splits(conn, _symbols(candidates))
     try:
-        check_ledger(repository.entries(candidates), today=datetime.now(UTC).date())
+        check_ledger(repository.entries(candidates), today=datetime.now(UTC).date(), splits=splits)
     except LedgerConflict as error:
         raise HTTPException(409, str(error)) from None
     except LedgerError as error:
@@ -274,8 +280,9 @@ async def delete_transaction(
         ):
             raise HTTPException(404, f"no transaction {transaction_id} in portfolio {portfolio_id}")
         remaining = await repository.list_transactions(write.conn, portfolio_id)
+        splits = await repository.splits(write.conn, _symbols(remaining))
         try:
-            check_ledger(repository.entries(remaining), today=datetime.now(UTC).date())
+            check_ledger(repository.entries(remaining), today=datetime.now(UTC).date(), splits=splits)
         except LedgerError as error:
             raise HTTPException(409, f"without transaction {transaction_id}: {error}") from None
         await repository.change_portfolio(write.conn, portfolio_id)
@@ -292,8 +299,11 @@ async def positions(portfolio_id: PortfolioId, user: CurrentUser, services: Serv
     state = _state(services)
     async with services.engine.connect() as conn:
         portfolio = await _owned(conn, user, portfolio_id)
-        ledger = repository.entries(await repository.list_transactions(conn, portfolio_id))
-        holdings = check_ledger(ledger, today=datetime.now(UTC).date())
+        transactions = await repository.list_transactions(conn, portfolio_id)
+        splits = await repository.splits(conn, _symbols(transactions))
+        holdings = check_ledger(
+            repository.entries(transactions), today=datetime.now(UTC).date(), splits=splits
+        )
         symbols = sorted(holdings.shares)
         closes = await repository.latest_closes(conn, symbols) if symbols else {}
     values = {symbol: holdings.shares[symbol] * closes[symbol][1] for symbol in symbols if symbol in closes}
@@ -331,8 +341,8 @@ async def analytics(
     portfolio_id: PortfolioId, request: Request, user: CurrentUser, services: ServicesDep
 ) -> Response:
     """Time-weighted returns from the first transaction to the data date (deposits and withdrawals are not
-    returns), on closes as traded; beta and alpha against the equal-weight market of every symbol. Cached per
-    portfolio version and data date."""
+    returns), on closes as traded times the shares held after each split; beta and alpha against the
+    equal-weight market of every symbol. Cached per portfolio version and data date."""
     state = _state(services)
     async with services.engine.connect() as conn:
         portfolio = await _owned(conn, user, portfolio_id)
@@ -340,17 +350,21 @@ async def analytics(
     async def load() -> bytes:
         async def compute() -> PortfolioAnalytics:
             async with services.engine.connect() as conn:
-                ledger = repository.entries(await repository.list_transactions(conn, portfolio_id))
-                symbols = sorted({entry.symbol for entry in ledger if entry.symbol})
+                transactions = await repository.list_transactions(conn, portfolio_id)
+                ledger = repository.entries(transactions)
+                symbols = _symbols(transactions)
                 closes, market, sectors = pd.DataFrame(), pd.Series(dtype="float64"), {}
+                splits: Splits = {}
                 if ledger and state.as_of is not None:
                     start = min(entry.trade_date for entry in ledger)
                     closes = await repository.close_panel(conn, symbols, start=start, end=state.as_of)
+                    splits = await repository.splits(conn, symbols)
                     market = await repository.market_returns(conn, start=start, end=state.as_of)
                     sectors = await repository.sectors(conn, symbols)
             return portfolio_analytics.analytics(
                 ledger,
                 closes,
+                splits,
                 market,
                 sectors,
                 as_of=state.as_of,

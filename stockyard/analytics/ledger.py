@@ -12,17 +12,24 @@ out), so the order of one day's lines in a broker's file does not matter. A buy 
 cover is funded by a deposit of the shortfall, as when a file lists only trades: the cash never goes below
 zero, and that deposit counts as money put in, not as a gain.
 
-Value history: shares (as traded: no split is applied) times each date's close, the last close carried over a
-day without one, plus cash. A transaction dated on a day the price panel lacks (a weekend) counts on the next
-date of the panel; one after the panel's last date counts on that last date. Daily returns are time-weighted:
-money put in or taken out on a date is taken to arrive at the start of that day,
-r_t = V_t / (V_(t-1) + F_t) - 1, so deposits are not returns.
+Splits apply to the shares held, as in a broker's account, while the ledger keeps quantities as traded: a
+split applies at the open of its ex-date, before that day's transactions (which are at post-split prices and
+quantities), and multiplies the shares held by its ratio (new shares per old share, 0.5 for a 1-for-2 reverse
+split; fractions are kept, not paid out as cash).
+
+Value history: the shares held on each date (after the splits so far) times that date's close as traded, the
+last close carried over a day without one, plus cash; a split moves the shares and the close together, and the
+value not at all. A transaction or a split dated on a day the price panel lacks (a weekend) counts on the next
+date of the panel; a transaction after the panel's last date counts on that last date, while a split after it
+is not in the panel's closes yet and does not count. Daily returns are time-weighted: money put in or taken
+out on a date is taken to arrive at the start of that day, r_t = V_t / (V_(t-1) + F_t) - 1, so deposits are
+not returns.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -33,6 +40,9 @@ import pandas as pd
 KIND_ORDER = {"cash_in": 0, "dividend": 1, "buy": 2, "sell": 3, "cash_out": 4}
 # Shares and cash below this are float rounding, not a real short or overdraft.
 TOLERANCE = 1e-9
+
+# Each symbol's splits: (ex-date, new shares per old share).
+Splits = Mapping[str, Sequence[tuple[date, float]]]
 
 
 @dataclass(frozen=True)
@@ -81,15 +91,27 @@ def ordered(entries: Iterable[Entry]) -> list[Entry]:
     return sorted(entries, key=lambda entry: (entry.trade_date, KIND_ORDER[entry.kind]))
 
 
-def check_ledger(entries: Sequence[Entry], *, today: date) -> Holdings:
-    """Replay the ledger, raising LedgerError at the first transaction that breaks a rule; what it holds."""
+def check_ledger(entries: Sequence[Entry], *, today: date, splits: Splits) -> Holdings:
+    """Replay the ledger with the splits of its symbols, raising LedgerError at the first transaction that
+    breaks a rule; what it holds today, after the splits so far."""
     for entry in entries:
         _check_entry(entry, today)
     shares: dict[str, float] = {}
+    # Each symbol's splits not applied yet, the next first.
+    pending = {symbol: sorted(symbol_splits, reverse=True) for symbol, symbol_splits in splits.items()}
+
+    def apply_splits(symbol: str, day: date) -> None:
+        waiting = pending.get(symbol, [])
+        while waiting and waiting[-1][0] <= day:
+            _, ratio = waiting.pop()
+            if symbol in shares:
+                shares[symbol] *= ratio
+
     cash = deposited = withdrawn = 0.0
     for entry in ordered(entries):
         if entry.kind in ("buy", "sell"):
             assert entry.symbol is not None and entry.quantity is not None
+            apply_splits(entry.symbol, entry.trade_date)
             signed = entry.quantity if entry.kind == "buy" else -entry.quantity
             held = shares.get(entry.symbol, 0.0) + signed
             if held < -TOLERANCE:
@@ -113,6 +135,8 @@ def check_ledger(entries: Sequence[Entry], *, today: date) -> Holdings:
             # A buy (or fees) the cash did not cover: funded by a deposit of the shortfall.
             deposited -= cash
             cash = 0.0
+    for symbol in list(shares):
+        apply_splits(symbol, today)
     return Holdings(
         shares={symbol: held for symbol, held in shares.items() if held != 0.0},
         cash=cash,
@@ -162,9 +186,10 @@ class ValueHistory:
         return returns
 
 
-def value_history(entries: Sequence[Entry], closes: pd.DataFrame) -> ValueHistory:
-    """The ledger's value history on the close panel (dates x symbols, raw closes as traded); every traded
-    symbol must be a column of it. Check the ledger first (`check_ledger`)."""
+def value_history(entries: Sequence[Entry], closes: pd.DataFrame, splits: Splits) -> ValueHistory:
+    """The ledger's value history on the close panel (dates x symbols, raw closes as traded) with the splits
+    of its symbols; every traded symbol must be a column of the panel. Check the ledger first
+    (`check_ledger`)."""
     if closes.empty:
         raise ValueError("the close panel is empty: there are no prices to value the portfolio at")
     dates = pd.DatetimeIndex(closes.index)
@@ -182,8 +207,11 @@ def value_history(entries: Sequence[Entry], closes: pd.DataFrame) -> ValueHistor
     for entry in ordered(entries):
         row = _panel_position(dates, entry.trade_date)
         if entry.kind in ("buy", "sell"):
-            quantity = entry.quantity or 0.0
-            share_changes[row, column_of[str(entry.symbol)]] += quantity if entry.kind == "buy" else -quantity
+            # Counted in shares as before any split: the quantity over the splits up to the trade's own date
+            # (not its row's: a weekend trade comes before a Monday ex-date).
+            symbol = str(entry.symbol)
+            quantity = (entry.quantity or 0.0) / _split_factor(splits.get(symbol, ()), entry.trade_date)
+            share_changes[row, column_of[symbol]] += quantity if entry.kind == "buy" else -quantity
         cash_flows[row] += entry.cash_flow
         cash += entry.cash_flow
         if entry.kind in ("cash_in", "cash_out"):
@@ -192,7 +220,9 @@ def value_history(entries: Sequence[Entry], closes: pd.DataFrame) -> ValueHistor
             cash_flows[row] -= cash
             flows[row] -= cash
             cash = 0.0
-    positions = pd.DataFrame(np.cumsum(share_changes, axis=0), index=dates, columns=traded)
+    # The shares held on each date: those as before any split, times the splits up to that date.
+    factors = split_factors(dates, traded, splits)
+    positions = factors * np.cumsum(share_changes, axis=0)
     prices = closes.loc[dates, traded].ffill() if traded else pd.DataFrame(index=dates)
     holdings = (positions * prices).where(positions.abs() > TOLERANCE, 0.0).fillna(0.0)
     frame = pd.DataFrame(
@@ -206,6 +236,21 @@ def value_history(entries: Sequence[Entry], closes: pd.DataFrame) -> ValueHistor
     frame["total_value"] = frame["holdings_value"] + frame["cash"]
     frame.index.name = "date"
     return ValueHistory(frame=frame, holding_values=holdings)
+
+
+def split_factors(dates: pd.DatetimeIndex, symbols: Sequence[str], splits: Splits) -> pd.DataFrame:
+    """Dates x symbols: the shares one share held before every split has become on each date (the product of
+    the ratios of the splits up to it); a close times it is continuous across splits."""
+    factors = pd.DataFrame(1.0, index=dates, columns=list(symbols))
+    for symbol in symbols:
+        for ex_date, ratio in splits.get(symbol, ()):
+            factors.loc[dates >= pd.Timestamp(ex_date), symbol] *= ratio
+    return factors
+
+
+def _split_factor(symbol_splits: Sequence[tuple[date, float]], day: date) -> float:
+    """The product of the ratios of the splits up to `day`."""
+    return math.prod(ratio for ex_date, ratio in symbol_splits if ex_date <= day)
 
 
 def _panel_position(dates: pd.DatetimeIndex, day: date) -> int:

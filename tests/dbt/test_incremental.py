@@ -25,6 +25,7 @@ TABLES = {
     "marts.fct_forward_returns": ["symbol", "date"],
     "marts.fct_sector_daily": ["sector", "date"],
     "marts.dim_stocks": ["symbol"],
+    "marts.fct_corporate_actions": ["symbol", "ex_date"],
     "marts.fct_latest_prices": ["symbol"],
 }
 
