@@ -137,9 +137,9 @@ def test_materialize_builds_the_whole_graph_through_the_dagster_instance(graph: 
         experiment = client.get_experiment_by_name(f"stockyard-{family}")
         assert experiment is not None
         # The family's run; its seed's run is nested under it.
-        runs = client.search_runs([experiment.experiment_id])
-        (run_,) = [run for run in runs if PARENT_RUN_TAG not in run.data.tags]
-        assert len(runs) == 2
+        family_runs = client.search_runs([experiment.experiment_id])
+        (run_,) = [run for run in family_runs if PARENT_RUN_TAG not in run.data.tags]
+        assert len(family_runs) == 2
         expected = set(CROSS_SECTIONAL_METRICS) | (set(FORECAST_METRICS) if family == "prophet" else set())
         assert expected <= set(run_.data.metrics)
         if family == "xgboost":
