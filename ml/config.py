@@ -29,6 +29,11 @@ class MLSettings(StockyardSettings):
     )
     ui_host: str = "127.0.0.1"
     ui_port: int = 5000
+    ui_url: str | None = Field(
+        default=None,
+        description="The MLflow UI as a browser reaches it, which the run links in Dagster's metadata name; "
+        "default: the tracking server when one is given, else http://<ui_host>:<ui_port>.",
+    )
     horizon: int = Field(default=5, ge=1, description="Trading days of the forward excess return to predict.")
     # The champion's data, chosen by `stockyard bench models` on 1999-2021 US large caps (README, Models
     # benchmark); the benchmark's defaults are these, so its default row is the champion's configuration.
@@ -121,17 +126,19 @@ class TrackingConfig:
     ) -> TrackingConfig:
         services = services or get_services_settings()
         ml = ml or get_ml_settings()
+        local_ui = ml.ui_url or f"http://{ml.ui_host}:{ml.ui_port}"
         if ml.tracking_uri:
             remote = ml.tracking_uri.startswith(("http://", "https://"))
             return cls(
                 tracking_uri=ml.tracking_uri,
                 artifact_root=ml.artifact_root,
-                ui_url=ml.tracking_uri if remote else f"http://{ml.ui_host}:{ml.ui_port}",
+                # A server's name among the services (http://mlflow:5000) may not be the browser's.
+                ui_url=(ml.ui_url or ml.tracking_uri) if remote else local_ui,
             )
         return cls.for_database(
             resolve_endpoints(services).mlflow_database_url,
             artifact_root=ml.artifact_root or services.state_dir / "mlflow-artifacts",
-            ui_url=f"http://{ml.ui_host}:{ml.ui_port}",
+            ui_url=local_ui,
         )
 
     @classmethod

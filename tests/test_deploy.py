@@ -124,6 +124,10 @@ def test_the_services_reach_each_other_by_the_stack_s_names(compose: dict[str, A
     assert "@postgres:5432/" in environment[ServicesSettings.variable("database_url")]
     assert environment[ServicesSettings.variable("redis_url")].startswith("redis://redis:6379/")
     assert environment[MLSettings.variable("tracking_uri")] == "http://mlflow:5000"
+    # The run links in the Dagster UI lead a browser to the port the MLflow server is published on.
+    (published,) = services["mlflow"]["ports"]  # host ip:host port:container port
+    host_port = published.rsplit(":", 1)[0]
+    assert environment[MLSettings.variable("ui_url")] == f"http://{host_port}"
     workspace = yaml.safe_load((PROJECT_ROOT / "deploy" / "workspace.yaml").read_text())
     assert workspace["load_from"] == [
         {"grpc_server": {"host": "dagster-code", "port": 4000, "location_name": "stockyard"}}

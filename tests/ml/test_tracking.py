@@ -46,6 +46,14 @@ def test_a_remote_server_can_be_configured(monkeypatch: pytest.MonkeyPatch) -> N
         ui_command(config)
 
 
+def test_the_ui_s_address_for_a_browser_can_differ_from_the_server_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STOCKYARD_ML_TRACKING_URI", "http://mlflow:5000")
+    monkeypatch.setenv("STOCKYARD_ML_UI_URL", "https://mlflow.example.com")
+    config = TrackingConfig.from_settings(ServicesSettings(), MLSettings())
+    assert config.tracking_uri == "http://mlflow:5000"
+    assert run_url(config, "1", "abc").startswith("https://mlflow.example.com/#/experiments/1/runs/abc")
+
+
 def test_ui_command_opens_the_store_and_its_artifacts(tmp_path: Path) -> None:
     config = TrackingConfig.for_database(
         "postgresql://postgres@127.0.0.1:5432/x_mlflow", artifact_root=tmp_path
