@@ -396,6 +396,8 @@ def serve(
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
 
 

@@ -9,7 +9,7 @@ Later routes record their writes the same way:
         watchlist_id = await repository.create(write.conn, ...)
         write.target = f"watchlist:{watchlist_id}"
 
-Client addresses are the connecting peer's (a proxy in front should be trusted only once configured for it).
+Client addresses are the connecting peer's, or the client a proxy of STOCKYARD_API_FORWARDED_ALLOW_IPS names.
 """
 
 from __future__ import annotations

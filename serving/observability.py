@@ -128,6 +128,8 @@ class RequestContextMiddleware:
                         "route": route,
                         "duration_ms": round(elapsed * 1000, 3),
                         "request_id": request_id,
+                        # The peer, or the client a trusted proxy named (STOCKYARD_API_FORWARDED_ALLOW_IPS).
+                        "client": scope["client"][0] if scope.get("client") else None,
                         "level": "info",
                         "logger": access_logger.name,
                         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),

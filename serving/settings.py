@@ -33,6 +33,10 @@ class ApiSettings(StockyardSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
+    # Peers whose X-Forwarded-For names the client (a reverse proxy's addresses, comma-separated, or "*"): the
+    # rate limits, the audit log and the access log then see the client rather than the proxy. Anyone else's
+    # header is ignored, since a client could name any address in it.
+    forwarded_allow_ips: str = "127.0.0.1"
     # Seconds uvicorn waits for requests in flight on SIGTERM before closing their connections.
     graceful_shutdown_seconds: int = Field(default=10, ge=0)
     # A request whose line and headers are longer is refused with 431 (serving.protocol).

@@ -56,6 +56,8 @@ def test_serve_answers_logs_json_and_stops_gracefully(
         "STOCKYARD_SERVICES_DATABASE_URL": ungranted_warehouse,
         "STOCKYARD_SERVICES_REDIS_URL": redis_url,
         "STOCKYARD_API_CACHE_PREFIX": f"{SESSION_CACHE_PREFIX}:serve",
+        # A proxy elsewhere: this test's requests come from 127.0.0.1, whose forwarding is not to be trusted.
+        "STOCKYARD_API_FORWARDED_ALLOW_IPS": "10.0.0.1",
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2"],
@@ -69,7 +71,10 @@ def test_serve_answers_logs_json_and_stops_gracefully(
         wait_until_ready(f"{base}/api/v1/health/ready", server)
         symbol = built_marts.symbols[0]
         for _ in range(4):
-            stock = httpx.get(f"{base}/api/v1/stocks/{symbol}", headers={"X-Request-ID": "serve-test"})
+            stock = httpx.get(
+                f"{base}/api/v1/stocks/{symbol}",
+                headers={"X-Request-ID": "serve-test", "X-Forwarded-For": "203.0.113.7"},
+            )
             assert stock.status_code == 200 and stock.json()["stock"]["symbol"] == symbol
         metrics = httpx.get(f"{base}/metrics").text
         served = [
@@ -103,6 +108,8 @@ def test_serve_answers_logs_json_and_stops_gracefully(
         if entry.get("logger") == "serving.access" and entry.get("request_id") == "serve-test"
     ]
     assert len(access) == 4 and all(entry["status"] == 200 for entry in access)
+    # The address the requests came from: X-Forwarded-For counts from the proxies configured only.
+    assert {entry["client"] for entry in access} == {"127.0.0.1"}
     assert [entry for entry in logs if entry["level"] in ("error", "critical")] == []
     assert any(
         "Shutting down" in entry["event"] or "Finished server process" in entry["event"] for entry in logs
