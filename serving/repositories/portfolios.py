@@ -105,6 +105,9 @@ def entries(rows: list[dict[str, Any]]) -> list[Entry]:
 
 async def splits(conn: AsyncConnection, symbols: list[str]) -> Splits:
     """The splits of each symbol that has any: (ex-date, new shares per old share), by ex-date."""
+    if not symbols:
+        # A ledger of cash alone.
+        return {}
     statement = (
         select(
             fct_corporate_actions.c.symbol,

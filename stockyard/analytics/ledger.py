@@ -96,30 +96,21 @@ def check_ledger(entries: Sequence[Entry], *, today: date, splits: Splits) -> Ho
     breaks a rule; what it holds today, after the splits so far."""
     for entry in entries:
         _check_entry(entry, today)
-    shares: dict[str, float] = {}
-    # Each symbol's splits not applied yet, the next first.
-    pending = {symbol: sorted(symbol_splits, reverse=True) for symbol, symbol_splits in splits.items()}
-
-    def apply_splits(symbol: str, day: date) -> None:
-        waiting = pending.get(symbol, [])
-        while waiting and waiting[-1][0] <= day:
-            _, ratio = waiting.pop()
-            if symbol in shares:
-                shares[symbol] *= ratio
-
+    # Shares counted as before any split (as value_history counts them): a split changes no count here.
+    unsplit: dict[str, float] = {}
     cash = deposited = withdrawn = 0.0
     for entry in ordered(entries):
         if entry.kind in ("buy", "sell"):
             assert entry.symbol is not None and entry.quantity is not None
-            apply_splits(entry.symbol, entry.trade_date)
-            signed = entry.quantity if entry.kind == "buy" else -entry.quantity
-            held = shares.get(entry.symbol, 0.0) + signed
+            factor = _split_factor(splits.get(entry.symbol, ()), entry.trade_date)
+            before = unsplit.get(entry.symbol, 0.0) * factor
+            held = before + (entry.quantity if entry.kind == "buy" else -entry.quantity)
             if held < -TOLERANCE:
                 raise LedgerConflict(
                     f"{entry.reference}: sells {entry.quantity:g} {entry.symbol} on {entry.trade_date}, but "
-                    f"only {shares.get(entry.symbol, 0.0):g} are held then (short sales are not supported)"
+                    f"only {before:g} are held then (short sales are not supported)"
                 )
-            shares[entry.symbol] = held if abs(held) > TOLERANCE else 0.0
+            unsplit[entry.symbol] = held / factor if abs(held) > TOLERANCE else 0.0
         taken = (entry.amount or 0.0) + entry.fees
         if entry.kind == "cash_out" and taken > cash + TOLERANCE:
             raise LedgerConflict(
@@ -135,10 +126,12 @@ def check_ledger(entries: Sequence[Entry], *, today: date, splits: Splits) -> Ho
             # A buy (or fees) the cash did not cover: funded by a deposit of the shortfall.
             deposited -= cash
             cash = 0.0
-    for symbol in list(shares):
-        apply_splits(symbol, today)
     return Holdings(
-        shares={symbol: held for symbol, held in shares.items() if held != 0.0},
+        shares={
+            symbol: held * _split_factor(splits.get(symbol, ()), today)
+            for symbol, held in unsplit.items()
+            if held != 0.0
+        },
         cash=cash,
         deposited=deposited,
         withdrawn=withdrawn,
